@@ -1,0 +1,45 @@
+# The two commands: `make run` serves shootflow on this machine, `make test` runs the tests.
+# Each installs what is missing first (OS packages when root, the virtualenv, the migrations).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+OS_PACKAGES_CHECK = \
+	missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || missing="$$missing python3-venv"
+
+.PHONY: run test bench setup os-packages
+.DEFAULT_GOAL := run
+
+run: setup
+	FLASK_APP=wsgi $(BIN)/flask db upgrade
+	$(BIN)/python -m shootflow.launcher
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: os-packages $(STAMP)
+
+os-packages:
+	@$(OS_PACKAGES_CHECK); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing OS packages:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "shootflow needs these OS packages:$$missing"; \
+	    echo "Run: sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@

@@ -1,0 +1,43 @@
+"""shootflow: paste URLs, watch real screenshots fill in."""
+import logging
+
+from flask import Flask
+from sqlalchemy import event
+
+from .celery_app import celery_init_app
+from .config import BASE_DIR, INSTANCE_DIR, Config
+from .extensions import db, htmx, migrate
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    """WAL lets workers write while the web app reads; busy_timeout waits out short locks."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_app(config=None):
+    """Build the Flask app; config is a Config instance or a mapping of overrides."""
+    app = Flask(__name__, template_folder=str(BASE_DIR / "templates"),
+                instance_path=str(INSTANCE_DIR))
+    app.config.from_object(Config())
+    if config:
+        app.config.update(config if isinstance(config, dict) else vars(config))
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    htmx.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            INSTANCE_DIR.mkdir(exist_ok=True)
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    celery_init_app(app)
+
+    from .web import register_web
+    register_web(app)
+    from . import workflows  # noqa: F401  registers the tasks with Celery
+    return app

@@ -1,0 +1,7 @@
+"""The capture engine: headless Chromium driven by Selenium; knows nothing of Flask or Celery."""
+from .browser import Browser, BrowserOptions, CaptureResult
+from .errors import BrowserError, PageError
+from .session import BrowserSession
+
+__all__ = ["Browser", "BrowserOptions", "BrowserError", "BrowserSession",
+           "CaptureResult", "PageError"]

@@ -1,0 +1,50 @@
+"""A long-lived browser per process: started on first use, reused, recycled, replaced."""
+import logging
+
+from .browser import Browser, BrowserOptions
+from .errors import BrowserError, PageError
+
+log = logging.getLogger(__name__)
+
+
+class BrowserSession:
+    """Hands out one Browser, replacing it after a browser fault or max_captures captures."""
+
+    def __init__(self, options=BrowserOptions(), max_captures=100, factory=Browser):
+        self.options = options
+        self.max_captures = max_captures
+        self._factory = factory
+        self._browser = None
+        self.captures = 0
+        self.started = 0
+
+    @property
+    def browser(self):
+        if self._browser is None:
+            self._browser = self._factory(self.options)
+            self.started += 1
+            self.captures = 0
+        return self._browser
+
+    def capture(self, url):
+        """Capture url; PageError for the page's fault, BrowserError if even a fresh browser fails."""
+        try:
+            result = self.browser.capture(url)
+        except PageError as exc:
+            if exc.restart:
+                self.close()
+            raise
+        except BrowserError:
+            self.close()
+            raise
+        finally:
+            self.captures += 1
+        if self.captures >= self.max_captures:
+            log.info("recycling the browser after %d captures", self.captures)
+            self.close()
+        return result
+
+    def close(self):
+        if self._browser is not None:
+            browser, self._browser = self._browser, None
+            browser.quit()

@@ -1,0 +1,48 @@
+"""Configuration: safe one-machine defaults, every deployment knob from the environment."""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _int(name, default):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _viewport(raw):
+    try:
+        width, height = (int(part) for part in raw.lower().split("x"))
+    except ValueError:
+        raise RuntimeError(
+            f"SHOOTFLOW_VIEWPORT must look like 1280x800, got {raw!r}") from None
+    if not (200 <= width <= 4000 and 200 <= height <= 4000):
+        raise RuntimeError("SHOOTFLOW_VIEWPORT sides must be between 200 and 4000 pixels")
+    return width, height
+
+
+class Config:
+    """Read once at app creation; tests subclass it or pass overrides."""
+
+    def __init__(self):
+        env = os.environ.get
+        self.SECRET_KEY = env("SHOOTFLOW_SECRET_KEY", "dev-only-not-secret")
+        self.SQLALCHEMY_DATABASE_URI = env(
+            "SHOOTFLOW_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'shootflow.db'}")
+        self.MEDIA_DIR = env("SHOOTFLOW_MEDIA_DIR", str(INSTANCE_DIR / "media"))
+        self.BROKER_URL = env("SHOOTFLOW_BROKER_URL", "redis://127.0.0.1:6379/0")
+        self.RESULT_BACKEND = env("SHOOTFLOW_RESULT_BACKEND", self.BROKER_URL)
+        self.MAX_BUNDLE_URLS = _int("SHOOTFLOW_MAX_BUNDLE_URLS", 1000)
+        self.VIEWPORT = _viewport(env("SHOOTFLOW_VIEWPORT", "1280x800"))
+        self.PAGE_LOAD_TIMEOUT = _int("SHOOTFLOW_PAGE_LOAD_TIMEOUT", 30)
+        self.BROWSER_MAX_CAPTURES = _int("SHOOTFLOW_BROWSER_MAX_CAPTURES", 100)
+        self.CHROMIUM_PATH = env("SHOOTFLOW_CHROMIUM", "/usr/bin/chromium")
+        self.CHROMEDRIVER_PATH = env("SHOOTFLOW_CHROMEDRIVER", "/usr/bin/chromedriver")
+        self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+        self.SQLALCHEMY_ENGINE_OPTIONS = {}

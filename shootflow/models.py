@@ -1,0 +1,92 @@
+"""Rows that hold the truth about bundles and shots."""
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+SHOT_STATES = ("queued", "running", "done", "failed", "cancelled")
+BUNDLE_STATES = ("queued", "running", "done", "partial", "failed", "cancelled")
+FINAL_SHOT_STATES = frozenset({"done", "failed", "cancelled"})
+FINAL_BUNDLE_STATES = frozenset({"done", "partial", "failed", "cancelled"})
+
+
+def new_id():
+    """Random, unguessable ids: they appear in page and image URLs."""
+    return secrets.token_hex(12)
+
+
+def utcnow():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Bundle(db.Model):
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+    shots: Mapped[list["Shot"]] = relationship(
+        back_populates="bundle", order_by="Shot.position", cascade="all, delete-orphan")
+
+    @property
+    def finished(self):
+        return self.state in FINAL_BUNDLE_STATES
+
+    def counts(self):
+        """Shots per state, every state present."""
+        counts = dict.fromkeys(SHOT_STATES, 0)
+        for shot in self.shots:
+            counts[shot.state] += 1
+        return counts
+
+    def settled_count(self):
+        return sum(1 for shot in self.shots if shot.finished)
+
+    def final_state(self):
+        """The state the bundle ends in, judged from its shots."""
+        counts = self.counts()
+        total = len(self.shots)
+        if counts["cancelled"]:
+            return "cancelled"
+        if counts["done"] == total:
+            return "done"
+        if counts["done"] == 0:
+            return "failed"
+        return "partial"
+
+
+class Shot(db.Model):
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    bundle_id: Mapped[str] = mapped_column(ForeignKey("bundle.id"), index=True)
+    position: Mapped[int]
+    url: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    final_url: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    image_path: Mapped[str | None] = mapped_column(String(255))
+    thumbnail_path: Mapped[str | None] = mapped_column(String(255))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    image_bytes: Mapped[int | None]
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    captured_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    capture_ms: Mapped[int | None]
+    bundle: Mapped[Bundle] = relationship(back_populates="shots")
+
+    @property
+    def finished(self):
+        return self.state in FINAL_SHOT_STATES
+
+    @property
+    def phase(self):
+        """What a person should read on the card."""
+        if self.state == "running":
+            return "processing" if self.image_path else "capturing"
+        return self.state

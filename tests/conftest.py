@@ -1,0 +1,87 @@
+"""Fixtures that start the real things: redis-server, a Celery worker, Chromium, the app."""
+import os
+
+import pytest
+
+from tests.servers import CeleryWorker, LiveServer, PageServer, RedisServer, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory, redis_server):
+    """The environment shared by the app under test and its worker."""
+    root = tmp_path_factory.mktemp("shootflow")
+    env = {
+        "SHOOTFLOW_DATABASE_URL": f"sqlite:///{root / 'test.db'}",
+        "SHOOTFLOW_MEDIA_DIR": str(root / "media"),
+        "SHOOTFLOW_BROKER_URL": redis_server.url,
+        "SHOOTFLOW_PAGE_LOAD_TIMEOUT": "5",
+        "SHOOTFLOW_MAX_BUNDLE_URLS": "5",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield {"root": root, **env}
+
+
+@pytest.fixture(scope="session")
+def app(test_env):
+    from flask_migrate import upgrade
+
+    from shootflow import create_app
+    app = create_app({"TESTING": True})
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture(scope="session")
+def celery_app(app):
+    return app.extensions["celery"]
+
+
+@pytest.fixture(scope="session")
+def worker(app, celery_app, test_env):
+    proc = CeleryWorker(dict(os.environ), test_env["root"] / "worker.log")
+    try:
+        proc.wait_ready(celery_app)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def pages():
+    server = PageServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def closed_port_url():
+    """A URL on 127.0.0.1 where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}/"
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    server = LiveServer(app)
+    yield server
+    server.stop()

@@ -1,0 +1,106 @@
+"""The JSON API against a real broker, worker and Chromium."""
+import io
+
+import pytest
+from PIL import Image
+
+from tests.helpers import row_counts, wait_finished
+
+
+@pytest.fixture
+def post(client):
+    def post(payload, **kwargs):
+        return client.post("/api/v1/bundles", json=payload, **kwargs)
+    return post
+
+
+def test_bundle_is_captured_and_served(ctx, worker, client, post, pages, closed_port_url):
+    red = pages.url(title="Red page", color="#ff0000")
+    blue = pages.url("/redirect", to="/page?title=Blue+page&color=%230000ff")
+    response = post({"urls": [red, blue, closed_port_url]})
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["url"] == f"/api/v1/bundles/{body['id']}"
+
+    wait_finished(body["id"])
+    bundle = client.get(body["url"]).get_json()
+    assert bundle["state"] == "partial"
+    shots = {shot["url"]: shot for shot in bundle["shots"]}
+    assert [s["url"] for s in bundle["shots"]] == [red, blue, closed_port_url]
+
+    assert shots[red]["state"] == "done"
+    assert shots[red]["title"] == "Red page"
+    assert shots[blue]["final_url"].endswith("/page?title=Blue+page&color=%230000ff")
+    assert shots[blue]["title"] == "Blue page"
+    failed = shots[closed_port_url]
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith("connection refused by 127.0.0.1:")
+    assert failed["image_url"] is None and failed["thumbnail_url"] is None
+
+    for url, color in ((red, (255, 0, 0)), (blue, (0, 0, 255))):
+        full = client.get(shots[url]["image_url"])
+        assert full.mimetype == "image/png"
+        image = Image.open(io.BytesIO(full.data))
+        assert image.size == (1280, 800)
+        assert image.convert("RGB").getpixel((640, 700)) == color
+        thumb = Image.open(io.BytesIO(client.get(shots[url]["thumbnail_url"]).data))
+        assert thumb.format == "JPEG" and thumb.size == (400, 250)
+
+
+def test_unresolvable_host_reads_as_words(ctx, worker, client, post):
+    body = post({"urls": ["http://nope.invalid/"]}).get_json()
+    wait_finished(body["id"])
+    bundle = client.get(body["url"]).get_json()
+    assert bundle["state"] == "failed"
+    assert bundle["shots"][0]["error"] == "could not resolve host nope.invalid"
+
+
+def test_duplicates_blanks_and_bare_hosts(ctx, app, client, post, pages):
+    """Normalisation only: no worker needed, the bundle just waits in the queue."""
+    page = pages.url(title="Once")
+    body = post({"urls": ["", f"  {page}  ", page, "example.com", "   "]}).get_json()
+    bundle = client.get(body["url"]).get_json()
+    assert [s["url"] for s in bundle["shots"]] == [page, "https://example.com/"]
+
+
+BAD_PAYLOADS = [
+    ({"urls": []}, "Paste at least one URL"),
+    ({"urls": ["", "  "]}, "Paste at least one URL"),
+    ({"urls": ["file:///etc/passwd"]}, "only http and https"),
+    ({"urls": ["javascript:alert(1)"]}, "only http and https"),
+    ({"urls": ["data:text/html,hi"]}, "only http and https"),
+    ({"urls": ["chrome://settings"]}, "only http and https"),
+    ({"urls": ["http://exa mple.com/"]}, "contains spaces"),
+    ({"urls": ["http://"]}, "has no host name"),
+    ({"urls": ["http://host:99999/"]}, "is malformed"),
+    ({"urls": ["https://example.com/" + "a" * 2000]}, "longer than 2,000 characters"),
+    ({"urls": [f"https://example.com/{i}" for i in range(6)]}, "at most 5 URLs; you gave 6"),
+    ({"urls": "https://example.com"}, '"urls" must be a list'),
+    ({"urls": [42]}, "Item 1 is not a string"),
+    ({"links": ["https://example.com"]}, '"urls" must be a list'),
+    (["https://example.com"], "Send a JSON object"),
+]
+
+
+@pytest.mark.parametrize("payload, message", BAD_PAYLOADS)
+def test_bad_input_is_rejected_and_nothing_written(ctx, post, payload, message):
+    before = row_counts()
+    response = post(payload)
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+    assert row_counts() == before
+
+
+def test_non_json_body_is_rejected(ctx, client):
+    before = row_counts()
+    response = client.post("/api/v1/bundles", data="urls=https://example.com",
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "JSON object" in response.get_json()["error"]
+    assert row_counts() == before
+
+
+def test_unknown_bundle_is_404_json(client):
+    response = client.get("/api/v1/bundles/000000000000000000000000")
+    assert response.status_code == 404
+    assert "No bundle" in response.get_json()["error"]

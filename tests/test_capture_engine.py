@@ -1,0 +1,62 @@
+"""The capture engine alone: a real Chromium, pages served on 127.0.0.1, no Celery."""
+import io
+
+import pytest
+from PIL import Image
+
+from shootflow.capture import Browser, BrowserOptions, BrowserSession, PageError
+
+
+@pytest.fixture(scope="module")
+def browser():
+    browser = Browser(BrowserOptions(page_load_timeout=3))
+    yield browser
+    browser.quit()
+
+
+def test_capture_follows_redirects_and_reports_status(browser, pages):
+    result = browser.capture(pages.url("/redirect", to="/status?code=404&title=Gone&color=%2300ff00"))
+    assert result.title == "Gone"
+    assert result.final_url.endswith("/status?code=404&title=Gone&color=%2300ff00")
+    assert result.http_status == 404
+    image = Image.open(io.BytesIO(result.png)).convert("RGB")
+    assert image.size == (1280, 800)
+    assert image.getpixel((10, 790)) == (0, 255, 0)
+
+
+def test_connection_refused_is_readable(browser, closed_port_url):
+    with pytest.raises(PageError, match=r"^connection refused by 127\.0\.0\.1:\d+$") as info:
+        browser.capture(closed_port_url)
+    assert not info.value.restart
+
+
+def test_unresolvable_host_is_readable(browser):
+    with pytest.raises(PageError, match=r"^could not resolve host nope\.invalid$"):
+        browser.capture("http://nope.invalid/")
+
+
+def test_page_that_never_finishes_times_out_and_asks_for_a_new_browser(pages):
+    session = BrowserSession(BrowserOptions(page_load_timeout=2))
+    try:
+        with pytest.raises(PageError, match=r"^timed out after 2 s$") as info:
+            session.capture(pages.url("/slow"))
+        assert info.value.restart
+        assert session.started == 1
+        assert session.capture(pages.url(title="After")).title == "After"
+        assert session.started == 2
+    finally:
+        session.close()
+
+
+def test_session_reuses_one_browser_then_recycles(pages):
+    session = BrowserSession(BrowserOptions(), max_captures=3)
+    try:
+        first_pid = session.browser.pid
+        for n in range(3):
+            assert session.capture(pages.url(title=f"p{n}")).title == f"p{n}"
+        assert session.started == 1
+        session.capture(pages.url(title="p3"))
+        assert session.started == 2
+        assert session.browser.pid != first_pid
+    finally:
+        session.close()

@@ -1,0 +1,56 @@
+"""A person in a real browser: paste URLs, watch the cards fill in, open a screenshot."""
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from shootflow.capture.browser import CHROMIUM_FLAGS
+
+
+@pytest.fixture(scope="module")
+def person():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (*CHROMIUM_FLAGS, "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    yield driver
+    driver.quit()
+
+
+def test_paste_three_urls_and_watch_them_fill_in(worker, live_server, pages, person):
+    red = pages.url(title="Red page", color="#e33")
+    green = pages.url("/redirect", to="/page?title=Green+page&color=%2333aa33")
+    person.get(live_server.url + "/")
+    person.find_element(By.ID, "urls").send_keys(f"{red}\n{green}\nnope.invalid\n")
+    person.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+    wait = WebDriverWait(person, 90, poll_frequency=0.2)
+    wait.until(EC.presence_of_element_located((By.ID, "bundle")))
+    bundle_url = person.current_url
+    assert "/bundles/" in bundle_url
+    person.execute_script("window.sameDocument = true;")
+    wait.until(lambda d: d.find_element(By.ID, "bundle").get_attribute("data-state")
+               not in ("queued", "running"))
+    assert person.find_element(By.ID, "bundle-state").text.lower() == "partial"
+
+    thumbnails = person.find_elements(By.CSS_SELECTOR, ".card img")
+    assert len(thumbnails) == 2
+    assert all(person.execute_script("return arguments[0].naturalWidth", img) == 400
+               for img in thumbnails)
+    errors = [e.text for e in person.find_elements(By.CSS_SELECTOR, ".card .shot-error")]
+    assert errors == ["could not resolve host nope.invalid"]
+    assert person.find_element(By.ID, "progress-count").text == "3 of 3 finished"
+    assert person.execute_script("return window.sameDocument === true")
+    section = person.find_element(By.ID, "bundle")
+    assert section.get_attribute("hx-trigger") is None  # finished: no more polling
+
+    person.find_elements(By.CSS_SELECTOR, ".card a.thumb")[1].click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "img.full")))
+    assert person.find_element(By.TAG_NAME, "h1").text == "Green page"
+    assert person.find_element(By.ID, "final-url").text.endswith(
+        "/page?title=Green+page&color=%2333aa33")
+    full = person.find_element(By.CSS_SELECTOR, "img.full")
+    assert person.execute_script("return arguments[0].naturalWidth", full) == 1280

@@ -1,0 +1,57 @@
+"""The URL policy on its own: what a pasted line becomes, and what is refused."""
+import pytest
+
+from shootflow.urls import URLError, normalize_url, parse_url_list
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("example.com", "https://example.com/"),
+    ("  example.com/path?q=1  ", "https://example.com/path?q=1"),
+    ("localhost:5000", "https://localhost:5000/"),
+    ("HTTP://Example.COM", "http://example.com/"),
+    ("https://example.com/a#fragment", "https://example.com/a"),
+    ("https://[::1]:8080/x", "https://[::1]:8080/x"),
+    ("bücher.de", "https://xn--bcher-kva.de/"),
+])
+def test_normalize(text, expected):
+    assert normalize_url(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("file:///etc/passwd", "uses file:"),
+    ("javascript:alert(1)", "uses javascript:"),
+    ("data:text/html,<b>hi</b>", "uses data:"),
+    ("chrome://settings", "uses chrome:"),
+    ("ftp://example.com/", "uses ftp:"),
+    ("http://", "has no host name"),
+    ("http:/example.com", "is malformed"),
+    ("http://exa mple.com", "contains spaces"),
+    ("http://example.com:99999/", "is malformed"),
+    ("http://-bad-.com/", "invalid host name"),
+    ("http://300.1.1.1/", "invalid IP address"),
+    ("https://example.com/" + "x" * 2000, "longer than 2,000 characters"),
+])
+def test_refused(text, message):
+    with pytest.raises(URLError, match=message):
+        normalize_url(text)
+
+
+def test_list_drops_blanks_and_duplicates_keeping_order():
+    lines = ["b.example", "", "a.example", "  ", "https://b.example/", "a.example"]
+    assert parse_url_list(lines, 10) == ["https://b.example/", "https://a.example/"]
+
+
+def test_list_names_the_bad_line():
+    with pytest.raises(URLError, match=r"^Line 3 \(javascript:x\) uses javascript:"):
+        parse_url_list(["a.example", "", "javascript:x"], 10)
+
+
+def test_list_limit_counts_unique_urls():
+    assert len(parse_url_list(["a.example"] * 20, 1)) == 1
+    with pytest.raises(URLError, match="at most 2 URLs; you gave 3"):
+        parse_url_list(["a.example", "b.example", "c.example"], 2)
+
+
+def test_empty_list():
+    with pytest.raises(URLError, match="Paste at least one URL"):
+        parse_url_list([" ", ""], 10)
