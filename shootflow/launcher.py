@@ -42,7 +42,9 @@ def main():
     port = os.environ.get("PORT", "5000")
     names = processes(config, os.environ)
     print(f"shootflow: open http://127.0.0.1:{port}/", file=sys.stderr)
-    honcho = str(Path(sys.executable).with_name("honcho"))
+    bin_dir = Path(sys.executable).parent  # the Procfile's commands live beside this Python
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    honcho = str(bin_dir / "honcho")
     os.chdir(BASE_DIR)
     os.execv(honcho, [honcho, "start", "-f", "Procfile", "-p", port, *names])
 

@@ -1,6 +1,7 @@
 """A person in a real browser: paste URLs, watch the cards fill in, open a screenshot."""
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -27,7 +28,9 @@ def test_paste_three_urls_and_watch_them_fill_in(worker, live_server, pages, per
     person.find_element(By.ID, "urls").send_keys(f"{red}\n{green}\nnope.invalid\n")
     person.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
-    wait = WebDriverWait(person, 90, poll_frequency=0.2)
+    # htmx swaps the section every second, so an element found a moment ago may be gone
+    wait = WebDriverWait(person, 90, poll_frequency=0.2,
+                         ignored_exceptions=[StaleElementReferenceException])
     wait.until(EC.presence_of_element_located((By.ID, "bundle")))
     bundle_url = person.current_url
     assert "/bundles/" in bundle_url
