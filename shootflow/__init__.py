@@ -37,7 +37,9 @@ def create_app(config=None):
             event.listen(db.engine, "connect", _sqlite_pragmas)
     celery_init_app(app)
 
+    from .cli import users
     from .web import register_web
     register_web(app)
-    from . import workflows  # noqa: F401  registers the tasks with Celery
+    app.cli.add_command(users)
+    from . import monitoring, workflows  # noqa: F401  registers tasks and signal handlers
     return app

@@ -2,6 +2,8 @@
 import logging
 import uuid
 
+from sqlalchemy import exists, update
+
 from .extensions import db
 from .images import image_size, make_thumbnail
 from .models import Bundle, Shot, utcnow
@@ -9,21 +11,26 @@ from .models import Bundle, Shot, utcnow
 log = logging.getLogger(__name__)
 
 
-def create_bundle(urls):
+def create_bundle(urls, owner_id=None):
     """Add a bundle with one queued shot per URL (not committed); task ids are fixed up front."""
-    bundle = Bundle()
+    bundle = Bundle(owner_id=owner_id)
     bundle.shots = [Shot(url=url, position=i, task_id=str(uuid.uuid4()))
                     for i, url in enumerate(urls)]
     db.session.add(bundle)
     return bundle
 
 
-def start_shot(shot):
-    """Mark a shot as being captured; its bundle is running from the first capture on."""
-    shot.state = "running"
-    shot.started_at = utcnow()
-    if shot.bundle.state == "queued":
-        shot.bundle.state = "running"
+def claim_shot(shot):
+    """Atomically move a queued (or crashed-while-running) shot to running; False if it was
+    cancelled or finished meanwhile. Commits, so a cancel in the web app cannot be overwritten."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Shot).where(Shot.id == shot.id, Shot.state.in_(("queued", "running")))
+        .values(state="running", started_at=now)).rowcount
+    db.session.execute(update(Bundle).where(Bundle.id == shot.bundle_id, Bundle.state == "queued")
+                       .values(state="running"))
+    db.session.commit()
+    return bool(claimed)
 
 
 def fail_shot(shot, message):
@@ -63,3 +70,88 @@ def finalize(bundle):
     bundle.state = bundle.final_state()
     bundle.finished_at = utcnow()
     log.info("bundle %s finished %s", bundle.id, bundle.state)
+
+
+def settle(bundle):
+    """Finalize the bundle once every shot is final; True when this call finalized it."""
+    if bundle.finished or not bundle.complete:
+        return False
+    finalize(bundle)
+    return True
+
+
+def settle_after(shot):
+    """Settle the shot's bundle if it has a cancelled shot: the chord of a bundle with a
+    revoked member never calls back, so whoever finishes the last shot must. Call it after
+    committing the shot, so two workers finishing the last two shots cannot both miss."""
+    has_cancelled = db.session.scalar(db.select(
+        exists().where(Shot.bundle_id == shot.bundle_id, Shot.state == "cancelled")))
+    if has_cancelled:
+        db.session.expire_all()
+        settle(shot.bundle)
+
+
+def cancellable(shot):
+    """Queued shots and captures still in the browser can stop; captured ones finish."""
+    return shot.state == "queued" or (shot.state == "running" and not shot.image_path)
+
+
+def cancel_shot(shot):
+    """Mark one shot cancelled; returns its task id for revoking, or None if too late."""
+    if not cancellable(shot):
+        return None
+    shot.state = "cancelled"
+    shot.error = "cancelled"
+    shot.finished_at = utcnow()
+    return shot.task_id
+
+
+def cancel_bundle(bundle):
+    """Cancel every shot that can still stop; the bundle ends `cancelled`. Returns task ids."""
+    if bundle.finished:
+        return []
+    bundle.cancelled_at = utcnow()
+    task_ids = [cancel_shot(shot) for shot in bundle.shots]
+    settle(bundle)
+    log.info("bundle %s cancelled", bundle.id)
+    return [task_id for task_id in task_ids if task_id]
+
+
+def reset_failed(bundle):
+    """Put a finished bundle's failed shots back in the queue; returns them (new task ids)."""
+    shots = [shot for shot in bundle.shots if shot.state == "failed"]
+    for shot in shots:
+        shot.state = "queued"
+        shot.task_id = str(uuid.uuid4())
+        shot.queued_at = utcnow()
+        for column in ("error", "title", "final_url", "http_status", "started_at",
+                       "captured_at", "finished_at", "capture_ms"):
+            setattr(shot, column, None)
+    if shots:
+        bundle.state = "running"
+        bundle.finished_at = None
+    return shots
+
+
+def rescue_stuck(now, stuck_after):
+    """Watchdog: end work whose messages or chord were lost.
+
+    Returns (ids of captured shots whose processing must run again, bundles settled).
+    A shot running longer than any capture may (the hard time limit plus a margin) has lost
+    its worker and message: if it was captured only the thumbnail step is redone, otherwise
+    it fails. A bundle whose shots are all final but which is still open has lost its chord
+    callback."""
+    cutoff = now - stuck_after
+    stuck = db.session.scalars(db.select(Shot).where(
+        Shot.state == "running", Shot.started_at < cutoff)).all()
+    unprocessed = []
+    for shot in stuck:
+        if shot.image_path:  # processing is idempotent: it finishes or fails the shot
+            unprocessed.append(shot.id)
+        else:
+            fail_shot(shot, "the capture was lost (its worker stopped answering)")
+    db.session.flush()
+    open_bundles = db.session.scalars(db.select(Bundle).where(
+        Bundle.state.in_(("queued", "running")), Bundle.created_at < cutoff)).all()
+    settled = [bundle for bundle in open_bundles if settle(bundle)]
+    return unprocessed, settled

@@ -6,6 +6,8 @@ def celery_init_app(app):
     """Create the Celery app for this Flask app; every task runs inside an app context."""
 
     class FlaskTask(Task):
+        Strategy = "shootflow.workflows.strategy:guarded"
+
         def __call__(self, *args, **kwargs):
             with app.app_context():
                 return self.run(*args, **kwargs)
@@ -16,7 +18,12 @@ def celery_init_app(app):
         broker_url=app.config["BROKER_URL"],
         result_backend=app.config["RESULT_BACKEND"],
     )
+    celery_app.conf.beat_schedule = {
+        "watchdog": {"task": "bundles.watchdog",
+                     "schedule": float(app.config["WATCHDOG_INTERVAL"])},
+    }
     celery_app.conf.update(app.config.get("CELERY", {}))
     celery_app.set_default()
+    celery_app.flask_app = app
     app.extensions["celery"] = celery_app
     return celery_app

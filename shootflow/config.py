@@ -2,6 +2,8 @@
 import os
 from pathlib import Path
 
+from .netpolicy import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
@@ -39,10 +41,22 @@ class Config:
         self.BROKER_URL = env("SHOOTFLOW_BROKER_URL", "redis://127.0.0.1:6379/0")
         self.RESULT_BACKEND = env("SHOOTFLOW_RESULT_BACKEND", self.BROKER_URL)
         self.MAX_BUNDLE_URLS = _int("SHOOTFLOW_MAX_BUNDLE_URLS", 1000)
+        auth = env("SHOOTFLOW_AUTH", "off").strip().lower()
+        if auth not in ("on", "off"):
+            raise RuntimeError(f"SHOOTFLOW_AUTH must be 'on' or 'off', got {auth!r}")
+        self.AUTH = auth == "on"
+        self.URLS_PER_MINUTE = _int("SHOOTFLOW_URLS_PER_MINUTE", 3000)
         self.VIEWPORT = _viewport(env("SHOOTFLOW_VIEWPORT", "1280x800"))
         self.PAGE_LOAD_TIMEOUT = _int("SHOOTFLOW_PAGE_LOAD_TIMEOUT", 30)
         self.BROWSER_MAX_CAPTURES = _int("SHOOTFLOW_BROWSER_MAX_CAPTURES", 100)
         self.CHROMIUM_PATH = env("SHOOTFLOW_CHROMIUM", "/usr/bin/chromium")
         self.CHROMEDRIVER_PATH = env("SHOOTFLOW_CHROMEDRIVER", "/usr/bin/chromedriver")
+        # Non-public networks pages may still be captured from (CIDRs); none by default.
+        self.ALLOWED_NETWORKS = parse_networks(env("SHOOTFLOW_ALLOWED_NETWORKS", ""))
+        self.FLOWER_URL = env("SHOOTFLOW_FLOWER_URL", "http://127.0.0.1:%d/"
+                              % _int("SHOOTFLOW_FLOWER_PORT", 5555))
+        self.WATCHDOG_INTERVAL = _int("SHOOTFLOW_WATCHDOG_INTERVAL", 60)
+        # Longer than any capture may run (celeryconfig's hard time limit is 180 s).
+        self.STUCK_AFTER = _int("SHOOTFLOW_STUCK_AFTER", 300)
         self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {}

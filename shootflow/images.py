@@ -1,19 +1,41 @@
 """Pillow work on captured images: thumbnails and basic facts."""
 import io
+import warnings
 
 from PIL import Image
 
 THUMBNAIL_SIZE = (400, 250)
+# A viewport screenshot is about a million pixels; anything near this limit is not one of
+# ours, and decoding it could take gigabytes (a decompression bomb).
+MAX_PIXELS = 40_000_000
+
+
+class ImageTooLarge(ValueError):
+    """The image has more pixels than shootflow will decode."""
+
+
+def _open(data):
+    """Open image bytes, refusing anything over MAX_PIXELS before it is decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageTooLarge(f"{image.width}×{image.height} pixels is more than "
+                                    f"{MAX_PIXELS:,}")
+            return image
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageTooLarge(str(exc)) from None
 
 
 def image_size(data):
-    with Image.open(io.BytesIO(data)) as image:
+    with _open(data) as image:
         return image.size
 
 
 def make_thumbnail(data, size=THUMBNAIL_SIZE):
     """JPEG bytes of the top of the page, cropped to the thumbnail's aspect ratio."""
-    with Image.open(io.BytesIO(data)) as image:
+    with _open(data) as image:
         image = image.convert("RGB")
         width, height = image.size
         target_ratio = size[0] / size[1]

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from .config import BASE_DIR, Config
 
-ALWAYS = ["web", "capture", "images"]
+ALWAYS = ["web", "capture", "images", "beat", "flower"]
 
 
 def reachable(url, timeout=1.0):

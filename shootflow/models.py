@@ -22,11 +22,38 @@ def utcnow():
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+class User(db.Model):
+    """Someone who may sign in when SHOOTFLOW_AUTH=on; created with `flask users create`."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # What Flask-Login asks of a user object.
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self):
+        return str(self.id)
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user: Mapped[User] = relationship()
+
+
 class Bundle(db.Model):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
     shots: Mapped[list["Shot"]] = relationship(
         back_populates="bundle", order_by="Shot.position", cascade="all, delete-orphan")
 
@@ -41,6 +68,11 @@ class Bundle(db.Model):
             counts[shot.state] += 1
         return counts
 
+    @property
+    def complete(self):
+        """Every shot has reached a final state."""
+        return all(shot.finished for shot in self.shots)
+
     def settled_count(self):
         return sum(1 for shot in self.shots if shot.finished)
 
@@ -48,7 +80,7 @@ class Bundle(db.Model):
         """The state the bundle ends in, judged from its shots."""
         counts = self.counts()
         total = len(self.shots)
-        if counts["cancelled"]:
+        if self.cancelled_at is not None:
             return "cancelled"
         if counts["done"] == total:
             return "done"

@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from tests.servers import CeleryWorker, LiveServer, PageServer, RedisServer, free_port
+from tests.servers import (CanaryServer, CeleryWorker, LiveServer, PageServer, RedisServer,
+                           free_port)
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,12 @@ def test_env(tmp_path_factory, redis_server):
         "SHOOTFLOW_BROKER_URL": redis_server.url,
         "SHOOTFLOW_PAGE_LOAD_TIMEOUT": "5",
         "SHOOTFLOW_MAX_BUNDLE_URLS": "5",
+        # The watchdog only runs while test_watchdog starts beat; then it acts quickly.
+        "SHOOTFLOW_STUCK_AFTER": "3",
+        "SHOOTFLOW_WATCHDOG_INTERVAL": "1",
+        # The test pages live on 127.0.0.1; every other address stays refused, and the
+        # canary on 127.0.0.2 proves it.
+        "SHOOTFLOW_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
@@ -72,6 +79,15 @@ def pages():
     server = PageServer()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def canary():
+    """A server on 127.0.0.2 (outside the tests' allowlist) that must never be reached."""
+    server = CanaryServer("127.0.0.2")
+    yield server
+    server.stop()
+    assert not server.hits, f"the canary on 127.0.0.2 was reached: {server.hits}"
 
 
 @pytest.fixture

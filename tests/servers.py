@@ -1,4 +1,5 @@
 """Real processes the tests run: redis-server, a Celery worker, a page server, the web app."""
+import html
 import os
 import signal
 import socket
@@ -60,12 +61,30 @@ class CeleryWorker:
     def __init__(self, env, logfile, queues="capture,images,default", concurrency=2):
         self.logfile = logfile
         self.name = f"test-{os.getpid()}-{free_port()}@localhost"
+        self.command = [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "worker",
+                        "-Q", queues, "--concurrency", str(concurrency), "--hostname", self.name,
+                        "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        self.env = env
+        self.start()
+
+    def start(self):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "worker",
-             "-Q", queues, "--concurrency", str(concurrency), "--hostname", self.name,
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=open(logfile, "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            self.command, cwd=ROOT, env=self.env, stdout=open(self.logfile, "ab"),
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def restart(self, celery_app):
+        self.stop()
+        self.start()
+        self.wait_ready(celery_app)
+
+    def chromium_pids(self):
+        """Chromium processes anywhere under the worker (its pool processes' browsers)."""
+        import psutil
+        try:
+            tree = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return set()
+        return {p.pid for p in tree if _is_chromium(p)}
 
     def wait_ready(self, celery_app):
         def ready():
@@ -85,9 +104,32 @@ class CeleryWorker:
                 self.proc.wait(10)
 
 
+def _is_chromium(proc):
+    """A live (not yet reaped counts as dead) Chromium or ChromeDriver process."""
+    import psutil
+    try:
+        return (proc.status() != psutil.STATUS_ZOMBIE
+                and proc.name() in ("chromium", "chrome", "chromedriver"))
+    except psutil.NoSuchProcess:
+        return False
+
+
+def alive_chromium(pids):
+    """Those of pids that are still running Chromium or ChromeDriver."""
+    import psutil
+    alive = set()
+    for pid in pids:
+        try:
+            if _is_chromium(psutil.Process(pid)):
+                alive.add(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
 PAGE = """<!doctype html><html><head><title>{title}</title></head>
 <body style="margin:0;background:{color};font:24px sans-serif">
-<h1 style="margin:40px">{title}</h1><p style="margin:40px">{text}</p></body></html>"""
+<h1 style="margin:40px">{heading}</h1><p style="margin:40px">{text}</p>{script}</body></html>"""
 
 
 class _PageHandler(BaseHTTPRequestHandler):
@@ -106,12 +148,18 @@ class _PageHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"<html><head><title>slow</title></head><body>loading")
             self.wfile.flush()
-            self.server.stop.wait(600)
+            # /slow never finishes; /slow?seconds=N finishes after N seconds.
+            if not self.server.stop.wait(float(query.get("seconds", 600))):
+                self.wfile.write(b"</body></html>")
         else:
             code = int(query.get("code", 200)) if parts.path == "/status" else 200
-            body = PAGE.format(title=query.get("title", "Test page"),
-                               color=query.get("color", "#ffffff"),
-                               text=query.get("text", "A page served by the tests."))
+            title = query.get("title", "Test page")
+            # The title goes in raw (inside <title> markup is text); the page shows it escaped.
+            body = PAGE.format(title=title, heading=html.escape(title),
+                               color=html.escape(query.get("color", "#ffffff")),
+                               text=html.escape(query.get("text", "A page served by the tests.")),
+                               script=f"<script>{query['script']}</script>"
+                               if "script" in query else "")
             self.send_response(code)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.end_headers()
@@ -122,8 +170,8 @@ class _PageHandler(BaseHTTPRequestHandler):
 
 
 class PageServer:
-    def __init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
+    def __init__(self, port=0):
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _PageHandler)
         self.server.daemon_threads = True
         self.server.stop = threading.Event()
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -149,3 +197,134 @@ class LiveServer:
 
     def stop(self):
         self.server.shutdown()
+
+
+class _CanaryHandler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"<html><head><title>canary</title></head><body>canary</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+class _CanaryHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def process_request(self, request, client_address):
+        self.canary.hit("tcp", client_address)  # counted on accept, before any HTTP
+        super().process_request(request, client_address)
+
+
+class CanaryServer:
+    """A server on another loopback address that pages reach for and the guard must stop.
+
+    It records every TCP connection it accepts and every UDP datagram (STUN, ...) that
+    arrives on the same port number, so any contact at all shows up in .hits."""
+
+    def __init__(self, host="127.0.0.2"):
+        self.host = host
+        self.hits = []
+        self._lock = threading.Lock()
+        self.server = _CanaryHTTPServer((host, 0), _CanaryHandler)
+        self.server.canary = self
+        self.port = self.server.server_address[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((host, self.port))
+        self.udp.settimeout(0.2)
+        self._stop = threading.Event()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._read_udp, daemon=True).start()
+
+    def _read_udp(self):
+        while not self._stop.is_set():
+            try:
+                _, peer = self.udp.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            self.hit("udp", peer)
+
+    def hit(self, protocol, peer):
+        with self._lock:
+            self.hits.append((protocol, peer))
+
+    def url(self, path="/", scheme="http"):
+        return f"{scheme}://{self.host}:{self.port}{path}"
+
+    def protocols(self):
+        with self._lock:
+            return {protocol for protocol, _ in self.hits}
+
+    def stop(self):
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.udp.close()
+
+
+BAIT = """<!doctype html><html><head><title>{title}</title>
+<link rel=stylesheet href="{http}/style.css"><script src="{http}/script.js"></script></head>
+<body style="margin:0;background:#00ff00"><h1>{title}</h1>
+<iframe src="{http}/frame"></iframe><img src="{http}/image.png">
+<script>
+window.attempts = {{}};
+function note(name, value) {{ window.attempts[name] = String(value); }}
+fetch("{http}/fetch").then(r => note("fetch", r.status), e => note("fetch", "failed"));
+fetch("{https}/fetch", {{mode: "no-cors"}}).then(r => note("https", r.type), e => note("https", "failed"));
+const xhr = new XMLHttpRequest();
+xhr.onloadend = () => note("xhr", xhr.status);
+xhr.open("POST", "{http}/xhr"); xhr.send("x");
+const ws = new WebSocket("{ws}/socket");
+ws.onclose = () => note("websocket", "closed");
+const pc = new RTCPeerConnection({{iceServers: [{{urls: "stun:{hostport}"}},
+  {{urls: "turn:{hostport}?transport=tcp", username: "u", credential: "p"}}]}});
+pc.createDataChannel("x");
+pc.onicegatheringstatechange = () => pc.iceGatheringState == "complete" && note("webrtc", "done");
+pc.createOffer().then(offer => pc.setLocalDescription(offer));
+</script></body></html>"""
+BAIT_ATTEMPTS = {"fetch", "https", "xhr", "websocket", "webrtc"}
+
+
+class _BaitHandler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        canary = self.server.canary
+        title = parse_qs(urlsplit(self.path).query).get("title", ["Bait"])[0]
+        body = BAIT.format(title=html.escape(title), http=canary.url("").rstrip("/"),
+                           https=canary.url("", scheme="https").rstrip("/"),
+                           ws=canary.url("", scheme="ws").rstrip("/"),
+                           hostport=f"{canary.host}:{canary.port}").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class BaitServer:
+    """A page on 127.0.0.1 that reaches for a canary every way a page can: stylesheet,
+    script, frame, image, fetch (http and https), XHR, WebSocket, STUN and TURN.
+    The page records in window.attempts which of its scripted requests have finished."""
+
+    def __init__(self, canary):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _BaitHandler)
+        self.server.daemon_threads = True
+        self.server.canary = canary
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, title="Bait"):
+        from urllib.parse import quote
+        return f"{self.base}/bait?title={quote(title)}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

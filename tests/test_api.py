@@ -104,3 +104,24 @@ def test_unknown_bundle_is_404_json(client):
     response = client.get("/api/v1/bundles/000000000000000000000000")
     assert response.status_code == 404
     assert "No bundle" in response.get_json()["error"]
+
+
+def test_too_many_urls_a_minute_from_one_client_is_429(ctx, app, client, redis_server):
+    """A real moving window in the test redis-server; one client's IP, a small limit."""
+    environ = {"REMOTE_ADDR": "198.51.100.7"}  # a documentation address, never contacted
+    app.config["URLS_PER_MINUTE"] = 4
+    try:
+        ok = client.post("/api/v1/bundles", json={"urls": ["a.example", "b.example", "c.example"]},
+                         environ_base=environ)
+        assert ok.status_code == 202
+        before = row_counts()
+        refused = client.post("/api/v1/bundles", json={"urls": ["d.example", "e.example"]},
+                              environ_base=environ)
+        assert refused.status_code == 429
+        assert "at most 4 a minute" in refused.get_json()["error"]
+        assert row_counts() == before
+        other = client.post("/api/v1/bundles", json={"urls": ["d.example"]},
+                            environ_base={"REMOTE_ADDR": "198.51.100.8"})
+        assert other.status_code == 202
+    finally:
+        app.config["URLS_PER_MINUTE"] = 3000

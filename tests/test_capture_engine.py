@@ -6,10 +6,13 @@ from PIL import Image
 
 from shootflow.capture import Browser, BrowserOptions, BrowserSession, PageError
 
+# The test pages are on 127.0.0.1, which the egress guard refuses unless allowed.
+LOCAL = ("127.0.0.1/32",)
+
 
 @pytest.fixture(scope="module")
 def browser():
-    browser = Browser(BrowserOptions(page_load_timeout=3))
+    browser = Browser(BrowserOptions(page_load_timeout=3, allowed_networks=LOCAL))
     yield browser
     browser.quit()
 
@@ -36,7 +39,7 @@ def test_unresolvable_host_is_readable(browser):
 
 
 def test_page_that_never_finishes_times_out_and_asks_for_a_new_browser(pages):
-    session = BrowserSession(BrowserOptions(page_load_timeout=2))
+    session = BrowserSession(BrowserOptions(page_load_timeout=2, allowed_networks=LOCAL))
     try:
         with pytest.raises(PageError, match=r"^timed out after 2 s$") as info:
             session.capture(pages.url("/slow"))
@@ -49,7 +52,7 @@ def test_page_that_never_finishes_times_out_and_asks_for_a_new_browser(pages):
 
 
 def test_session_reuses_one_browser_then_recycles(pages):
-    session = BrowserSession(BrowserOptions(), max_captures=3)
+    session = BrowserSession(BrowserOptions(allowed_networks=LOCAL), max_captures=3)
     try:
         first_pid = session.browser.pid
         for n in range(3):
@@ -60,3 +63,11 @@ def test_session_reuses_one_browser_then_recycles(pages):
         assert session.browser.pid != first_pid
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("script", ["alert('hello')", "confirm('sure?')", "prompt('name?')",
+                                    "print()"])
+def test_pages_that_open_dialogs_are_still_captured(browser, pages, script):
+    result = browser.capture(pages.url(title="Dialog", script=script))
+    assert result.title == "Dialog"
+    assert browser.capture(pages.url(title="Next")).title == "Next"

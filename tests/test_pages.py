@@ -1,7 +1,19 @@
 """The paste form and pages through the Flask test client: messages by the field, nothing half-saved."""
+import re
+
 import pytest
 
-from tests.helpers import row_counts
+from tests.helpers import row_counts, wait_finished
+
+
+@pytest.fixture
+def form(client):
+    """Post a form the way the browser does: with the CSRF token from the page."""
+    def post(url, data):
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          client.get("/").get_data(as_text=True)).group(1)
+        return client.post(url, data={**data, "csrf_token": token})
+    return post
 
 
 @pytest.mark.parametrize("text, message", [
@@ -13,9 +25,9 @@ from tests.helpers import row_counts
     ("https://example.com/" + "a" * 2001, "longer than 2,000 characters"),
     ("\n".join(f"site{i}.example" for i in range(6)), "at most 5 URLs; you gave 6"),
 ])
-def test_form_shows_the_message_next_to_the_field(ctx, client, text, message):
+def test_form_shows_the_message_next_to_the_field(ctx, form, text, message):
     before = row_counts()
-    response = client.post("/bundles", data={"urls": text})
+    response = form("/bundles", {"urls": text})
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert 'id="urls-error"' in html and 'aria-invalid="true"' in html
@@ -24,21 +36,21 @@ def test_form_shows_the_message_next_to_the_field(ctx, client, text, message):
     assert row_counts() == before
 
 
-def test_form_keeps_what_was_typed(ctx, client):
-    html = client.post("/bundles", data={"urls": "good.example\nchrome://x"}).get_data(True)
+def test_form_keeps_what_was_typed(ctx, form):
+    html = form("/bundles", {"urls": "good.example\nchrome://x"}).get_data(True)
     assert ">good.example\nchrome://x</textarea>" in html
 
 
-def test_form_redirects_to_the_bundle_page(ctx, client, pages):
-    response = client.post("/bundles", data={"urls": pages.url(title="Form")})
+def test_form_redirects_to_the_bundle_page(ctx, client, form, pages):
+    response = form("/bundles", {"urls": pages.url(title="Form")})
     assert response.status_code == 303
     page = client.get(response.headers["Location"])
     assert page.status_code == 200
-    assert 'hx-trigger="every 1s"' in page.get_data(True)
+    assert 'hx-trigger="every 500ms"' in page.get_data(True)
 
 
-def test_htmx_request_gets_only_the_partial(ctx, client, pages):
-    location = client.post("/bundles", data={"urls": pages.url()}).headers["Location"]
+def test_htmx_request_gets_only_the_partial(ctx, client, form, pages):
+    location = form("/bundles", {"urls": pages.url()}).headers["Location"]
     partial = client.get(location, headers={"HX-Request": "true"}).get_data(True)
     assert partial.lstrip().startswith('<section id="bundle"')
     assert "<html" not in partial
@@ -48,3 +60,39 @@ def test_unknown_pages_are_404(client):
     assert client.get("/bundles/000000000000000000000000").status_code == 404
     assert client.get("/shots/nothing").status_code == 404
     assert client.get("/shots/nothing/image.png").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/bundles", "/bundles/000000000000000000000000/cancel"])
+def test_form_without_its_csrf_token_is_refused(ctx, client, url):
+    before = row_counts()
+    response = client.post(url, data={"urls": "example.com"})
+    assert response.status_code == 400
+    assert "did not come from shootflow" in response.get_data(as_text=True)
+    assert row_counts() == before
+
+
+def test_pages_send_security_headers(client):
+    headers = client.get("/").headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_oversized_request_body_is_refused(ctx, client):
+    before = row_counts()
+    response = client.post("/api/v1/bundles", data=b"x" * (3 * 1024 * 1024),
+                           content_type="application/json")
+    assert response.status_code == 413
+    assert "too large" in response.get_json()["error"]
+    assert row_counts() == before
+
+
+def test_page_titles_are_shown_as_text(ctx, client, form, worker, pages):
+    title = "<script>alert('owned')</script>"
+    location = form("/bundles", {"urls": pages.url(title=title)}).headers["Location"]
+    bundle = wait_finished(location.rsplit("/", 1)[1])
+    assert bundle.shots[0].title == title
+    for url in (location, f"/shots/{bundle.shots[0].id}", "/"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;" in client.get(location).get_data(True)

@@ -57,3 +57,21 @@ def test_paste_three_urls_and_watch_them_fill_in(worker, live_server, pages, per
         "/page?title=Green+page&color=%2333aa33")
     full = person.find_element(By.CSS_SELECTOR, "img.full")
     assert person.execute_script("return arguments[0].naturalWidth", full) == 1280
+
+
+def test_cancel_from_the_bundle_page(worker, live_server, pages, person):
+    person.get(live_server.url + "/")
+    slow = [pages.url("/slow", ui=n) for n in range(3)]
+    person.find_element(By.ID, "urls").send_keys("\n".join(slow))
+    person.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait = WebDriverWait(person, 30, poll_frequency=0.2,
+                         ignored_exceptions=[StaleElementReferenceException])
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".card[data-state=running]"))
+    person.execute_script("window.sameDocument = true;")
+    person.find_element(By.ID, "cancel-bundle").click()
+    wait.until(lambda d: d.find_element(By.ID, "bundle").get_attribute("data-state")
+               == "cancelled")
+    states = [c.get_attribute("data-state") for c in person.find_elements(By.CSS_SELECTOR, ".card")]
+    assert states == ["cancelled"] * 3
+    assert person.find_elements(By.ID, "cancel-bundle") == []
+    assert person.execute_script("return window.sameDocument === true")

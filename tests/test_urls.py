@@ -55,3 +55,37 @@ def test_list_limit_counts_unique_urls():
 def test_empty_list():
     with pytest.raises(URLError, match="Paste at least one URL"):
         parse_url_list([" ", ""], 10)
+
+
+# Chromium reads these hosts as IPv4 addresses (URL Standard), so the submit check must too.
+@pytest.mark.parametrize("text, expected", [
+    ("http://2130706433/", "http://127.0.0.1/"),
+    ("http://0x7f.1/", "http://127.0.0.1/"),
+    ("http://017700000001/", "http://127.0.0.1/"),
+    ("http://0x7f000001/", "http://127.0.0.1/"),
+    ("http://0177.0.0.01/", "http://127.0.0.1/"),
+    ("http://127.1/", "http://127.0.0.1/"),
+    ("http://0X7F.0.0.1./x", "http://127.0.0.1/x"),
+    ("http://１２７.０.０.１/", "http://127.0.0.1/"),
+    ("http://0x/", "http://0.0.0.0/"),
+    ("http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/"),
+    ("http://[0:0:0:0:0:0:0:1]:8080/", "http://[::1]:8080/"),
+    ("http://example.com@127.0.0.2/", "http://example.com@127.0.0.2/"),
+    ("http://foo.0x1g/", "http://foo.0x1g/"),
+])
+def test_ip_spellings_are_canonicalised(text, expected):
+    assert normalize_url(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("http://1.2.3.4.5/", "invalid IP address"),
+    ("http://999999999999/", "invalid IP address"),
+    ("http://0x100000000/", "invalid IP address"),
+    ("http://1.2.65536/", "invalid IP address"),
+    ("http://example.1/", "invalid IP address"),
+    ("http://[fe80::1%25eth0]/", "IPv6 zone"),
+    ("http://127.0.0.2\\@example.com/", "backslash"),
+])
+def test_bad_ip_spellings_are_refused(text, message):
+    with pytest.raises(URLError, match=message):
+        normalize_url(text)

@@ -10,12 +10,12 @@ from tests.helpers import fresh, row_counts, wait_finished
 
 
 def test_all_failed_bundle_ends_failed(ctx, worker, closed_port_url):
-    bundle = submit_bundle([closed_port_url])
+    bundle = submit_bundle([closed_port_url], "test")
     assert wait_finished(bundle.id).state == "failed"
 
 
 def test_all_done_bundle_ends_done(ctx, worker, pages):
-    bundle = submit_bundle([pages.url(title="One"), pages.url(title="Two")])
+    bundle = submit_bundle([pages.url(title="One"), pages.url(title="Two")], "test")
     finished = wait_finished(bundle.id)
     assert finished.state == "done"
     assert [s.title for s in finished.shots] == ["One", "Two"]
@@ -23,7 +23,7 @@ def test_all_done_bundle_ends_done(ctx, worker, pages):
 
 
 def test_running_a_capture_twice_leaves_one_result(ctx, app, worker, celery_app, pages):
-    bundle = submit_bundle([pages.url(title="Twice")])
+    bundle = submit_bundle([pages.url(title="Twice")], "test")
     shot = wait_finished(bundle.id).shots[0]
     image = MediaStore(app.config["MEDIA_DIR"]).absolute(shot.image_path)
     before = (image.stat().st_mtime_ns, shot.finished_at, shot.task_id)

@@ -1,17 +1,24 @@
 """One headless Chromium, driven through ChromeDriver, that captures one page at a time."""
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import psutil
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from urllib3.exceptions import HTTPError
 
+from ..netpolicy import NetPolicy
+from .egress import FAILURE_HEADER, EgressProxy
 from .errors import BrowserError, PageError, describe_net_error
+from .processes import PROFILE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,14 @@ CHROMIUM_FLAGS = (
     "--mute-audio",
     "--metrics-recording-only",
 )
+# WebRTC may send UDP only through a proxy, and an HTTP proxy carries none, so no STUN or
+# TURN packet goes around the egress guard (WebTransport refuses to run behind a proxy).
+# A profile preference: --force-webrtc-ip-handling-policy is ignored by --headless=new.
+GUARD_PREFS = {"webrtc.ip_handling_policy": "disable_non_proxied_udp"}
+# A page's alert(), confirm() or print() would block every later command ("unexpected alert
+# open"); nobody is there to answer them, so they answer themselves.
+NO_DIALOGS = ("window.alert = () => undefined; window.confirm = () => false; "
+              "window.prompt = () => null; window.print = () => undefined;")
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 
 
@@ -42,6 +57,12 @@ class BrowserOptions:
     chromedriver_path: str = "/usr/bin/chromedriver"
     viewport: tuple = (1280, 800)
     page_load_timeout: int = 30
+    # Networks the egress guard lets pages reach although they are not public (CIDR strings
+    # or ipaddress networks); see shootflow.netpolicy.
+    allowed_networks: tuple = ()
+    # Send every request through the egress guard. Only measurements and the tests that
+    # prove the guard turn it off.
+    egress_guard: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,29 +74,55 @@ class CaptureResult:
     elapsed_ms: int
 
 
+@dataclass(frozen=True)
+class _MainDocument:
+    """What the network log says about the top-level document."""
+    url: str | None = None       # the last URL requested, after any redirects
+    status: int | None = None
+    net_error: str | None = None
+    from_guard: bool = False     # the response was the egress guard's refusal or failure
+    aborted: str | None = None   # the net error when Chromium cancelled the navigation
+
+
 class Browser:
     """A started Chromium; call capture() many times, quit() once."""
 
     def __init__(self, options=BrowserOptions()):
         self.options = options
-        self._profile = tempfile.mkdtemp(prefix="shootflow-chromium-")
+        self.proxy = None
+        flags = [*CHROMIUM_FLAGS]
+        if options.egress_guard:
+            self.proxy = EgressProxy(NetPolicy(options.allowed_networks))
+            # "<-loopback>" takes away Chromium's implicit bypass for localhost and
+            # 127.0.0.0/8, so every request, loopback included, meets the guard.
+            flags += [f"--proxy-server={self.proxy.url}", "--proxy-bypass-list=<-loopback>"]
+        # The owner's pid in the profile's name lets reap_orphans() find this Chromium if
+        # the owning process dies without quitting it (SIGKILL, OOM killer).
+        self._profile = tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{os.getpid()}-")
         chrome = webdriver.ChromeOptions()
         chrome.binary_location = options.chromium_path
         width, height = options.viewport
-        for flag in (*CHROMIUM_FLAGS, f"--window-size={width},{height}",
+        for flag in (*flags, f"--window-size={width},{height}",
                      f"--user-data-dir={self._profile}"):
             chrome.add_argument(flag)
         chrome.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+        chrome.unhandled_prompt_behavior = "dismiss"  # e.g. a beforeunload prompt
         chrome.add_experimental_option(
             "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
+        if self.proxy is not None:
+            chrome.add_experimental_option("prefs", GUARD_PREFS)
         try:
             self.driver = webdriver.Chrome(
                 options=chrome, service=Service(options.chromedriver_path))
             self.driver.set_page_load_timeout(options.page_load_timeout)
             self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                        {"source": NO_DIALOGS})
         except WebDriverException as exc:
             shutil.rmtree(self._profile, ignore_errors=True)
+            if self.proxy is not None:
+                self.proxy.stop()
             raise BrowserError(f"could not start Chromium: {exc.msg}") from exc
 
     @property
@@ -87,7 +134,12 @@ class Browser:
         started = time.monotonic()
         driver = self.driver
         try:
+            # A navigation Chromium drops (a redirect to javascript: or ftp:, a download, a
+            # 204) leaves the old page in view: make that a blank one, never the last shot.
+            driver.get("about:blank")
             driver.get_log("performance")  # drop what the previous page left
+            if self.proxy is not None:
+                self.proxy.new_page()
             try:
                 driver.get(url)
             except TimeoutException:
@@ -98,12 +150,17 @@ class Browser:
                 match = _NET_ERROR.search(exc.msg or "")
                 if not match:
                     raise
-                raise PageError(describe_net_error(match.group(1), url)) from None
-            status, net_error = self._main_document_outcome()
-            if net_error:
-                raise PageError(describe_net_error(net_error, url))
+                raise self._page_error(match.group(1), self._main_document(), url) from None
+            document = self._main_document()
+            if document.net_error or document.from_guard:
+                raise self._page_error(document.net_error, document, url)
+            status = document.status
             final_url = driver.current_url
             if not final_url.startswith(("http://", "https://")):
+                if document.url and not document.url.startswith(("http://", "https://")):
+                    final_url = document.url  # where a redirect went, though Chromium stopped
+                elif document.aborted:
+                    raise PageError(describe_net_error(document.aborted, document.url or url))
                 raise PageError(f"the page ended on a non-web address ({final_url[:80]})")
             title = driver.title
             png = driver.get_screenshot_as_png()
@@ -113,27 +170,52 @@ class Browser:
         except WebDriverException as exc:
             raise BrowserError(f"the browser failed: {(exc.msg or str(exc)).splitlines()[0]}") \
                 from exc
+        except (HTTPError, OSError) as exc:  # ChromeDriver itself is gone (killed, crashed)
+            raise BrowserError("the browser stopped unexpectedly") from exc
         elapsed = round((time.monotonic() - started) * 1000)
         return CaptureResult(png, title, final_url, status, elapsed)
 
-    def _main_document_outcome(self):
-        """(HTTP status, net error) of the top-level document, from the network log."""
+    def _main_document(self):
+        """The top-level document's last URL, status and net error, from the network log."""
         main_frame = self.driver.execute_cdp_cmd("Page.getFrameTree", {})["frameTree"]["frame"]["id"]
-        request_id, status, error = None, None, None
+        request_id, url, status, error, from_guard, aborted = None, None, None, None, False, None
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
             params = message.get("params", {})
             method = message.get("method")
             if method == "Network.requestWillBeSent" and request_id is None:
                 if params.get("type") == "Document" and params.get("frameId") == main_frame:
-                    request_id = params["requestId"]
+                    request_id, url = params["requestId"], params["request"]["url"]
             elif params.get("requestId") != request_id or request_id is None:
                 continue
+            elif method == "Network.requestWillBeSent":  # a redirect: same id, next URL
+                url = params["request"]["url"]
             elif method == "Network.responseReceived":
                 status = params["response"].get("status")
-            elif method == "Network.loadingFailed" and not params.get("canceled"):
+                headers = params["response"].get("headers", {})
+                from_guard = (self.proxy is not None and any(
+                    name.lower() == FAILURE_HEADER.lower() for name in headers))
+            elif method == "Network.loadingFailed" and params.get("canceled"):
+                aborted = params.get("errorText")
+            elif method == "Network.loadingFailed":
                 error = params.get("errorText")
-        return status, error
+        return _MainDocument(url, status, error, from_guard, aborted)
+
+    def _page_error(self, net_error, document, url):
+        """A PageError for a failed top-level document; the guard's reason when it was the guard."""
+        target = document.url or url
+        net_error = net_error and net_error.removeprefix("net::")
+        if self.proxy is not None and (
+                document.from_guard or net_error == "ERR_TUNNEL_CONNECTION_FAILED"):
+            parts = urlsplit(target)
+            port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+            reason = self.proxy.failure(parts.hostname or "", port)
+            if reason:
+                return PageError(reason)
+        if net_error is None:
+            return PageError(f"the page failed to load (HTTP {document.status} from the guard)")
+        return PageError(describe_net_error(net_error, target),
+                         restart=net_error.endswith("ERR_PROXY_CONNECTION_FAILED"))
 
     def quit(self):
         try:
@@ -141,4 +223,6 @@ class Browser:
         except Exception:  # already dead: nothing left to tell
             log.debug("browser quit failed", exc_info=True)
         finally:
+            if self.proxy is not None:
+                self.proxy.stop()
             shutil.rmtree(self._profile, ignore_errors=True)

@@ -33,6 +33,9 @@ _NET_ERRORS = {
     "ERR_SSL_PROTOCOL_ERROR": "the secure connection to {host} failed",
     "ERR_ABORTED": "the page was aborted (it may have started a download instead)",
     "ERR_BLOCKED_BY_CLIENT": "the request to {host} was blocked",
+    "ERR_UNSAFE_REDIRECT": "{host} redirects to an address that is not a web page",
+    "ERR_TUNNEL_CONNECTION_FAILED": "could not open a connection to {hostport}",
+    "ERR_PROXY_CONNECTION_FAILED": "the browser's egress guard did not answer",
 }
 
 

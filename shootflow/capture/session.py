@@ -3,6 +3,7 @@ import logging
 
 from .browser import Browser, BrowserOptions
 from .errors import BrowserError, PageError
+from .processes import kill_tree
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ class BrowserSession:
             log.info("recycling the browser after %d captures", self.captures)
             self.close()
         return result
+
+    def kill(self):
+        """Stop the current browser at once, even mid-capture (called from another thread)."""
+        browser = self._browser
+        if browser is not None:
+            log.info("killing the browser (ChromeDriver pid %s)", browser.pid)
+            kill_tree(browser.pid)
 
     def close(self):
         if self._browser is not None:

@@ -2,10 +2,16 @@
 
 
 def register_web(app):
+    from .access import register_access
     from .api import bp as api_bp
     from .media import bp as media_bp
+    from .ops import bp as ops_bp
     from .pages import bp as pages_bp
+    from .security import register_security
 
+    register_access(app)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(media_bp)
+    app.register_blueprint(ops_bp)
+    register_security(app, api_bp)

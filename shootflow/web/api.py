@@ -1,12 +1,17 @@
 """The JSON API: the same rows as the pages, for scripts."""
-from flask import Blueprint, jsonify, request, url_for
+import time
+
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from ..extensions import db
-from ..models import Bundle
+from ..models import Bundle, Shot
 from ..urls import URLError
-from .submission import BrokerUnavailable, submit_bundle
+from .access import owner_id, visible
+from .controls import Conflict, cancel_bundle, cancel_shot, retry_failed
+from .submission import BrokerUnavailable, RateLimited, submit_bundle
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_WAIT_SECONDS = 60
 
 
 def error(message, status):
@@ -16,6 +21,7 @@ def error(message, status):
 def shot_json(shot):
     return {
         "id": shot.id,
+        "bundle_id": shot.bundle_id,
         "url": shot.url,
         "state": shot.state,
         "title": shot.title,
@@ -39,31 +45,108 @@ def bundle_json(bundle):
     }
 
 
+def _json_object():
+    payload = request.get_json(silent=True)
+    return payload if isinstance(payload, dict) else None
+
+
+def _submit(urls):
+    """submit_bundle with its failures turned into API errors: (bundle, None) or (None, error)."""
+    try:
+        return submit_bundle(urls, request.remote_addr, owner_id()), None
+    except URLError as exc:
+        return None, error(str(exc), 400)
+    except RateLimited as exc:
+        return None, error(str(exc), 429)
+    except BrokerUnavailable as exc:
+        return None, error(str(exc), 503)
+
+
 @bp.post("/bundles")
 def create():
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
+    payload = _json_object()
+    if payload is None:
         return error('Send a JSON object like {"urls": ["https://example.com"]} '
                      "with Content-Type: application/json.", 400)
     urls = payload.get("urls")
     if not isinstance(urls, list):
         return error('"urls" must be a list of URL strings.', 400)
-    try:
-        bundle = submit_bundle(urls)
-    except URLError as exc:
-        return error(str(exc), 400)
-    except BrokerUnavailable as exc:
-        return error(str(exc), 503)
+    bundle, failure = _submit(urls)
+    if failure:
+        return failure
     location = url_for("api.show", bundle_id=bundle.id)
     return jsonify({"id": bundle.id, "url": location}), 202, {"Location": location}
 
 
 @bp.get("/bundles/<bundle_id>")
 def show(bundle_id):
-    bundle = db.session.get(Bundle, bundle_id)
+    bundle = visible(Bundle, bundle_id)
     if bundle is None:
         return error(f"No bundle with id {bundle_id}.", 404)
     return jsonify(bundle_json(bundle))
+
+
+def _control(model, row_id, action):
+    row = visible(model, row_id)
+    if row is None:
+        return error(f"No {model.__name__.lower()} with id {row_id}.", 404)
+    try:
+        action(row)
+    except Conflict as exc:
+        return error(str(exc), 409)
+    except BrokerUnavailable as exc:
+        return error(str(exc), 503)
+    body = bundle_json(row) if isinstance(row, Bundle) else shot_json(row)
+    return jsonify(body), 202
+
+
+@bp.post("/bundles/<bundle_id>/cancel")
+def cancel(bundle_id):
+    return _control(Bundle, bundle_id, cancel_bundle)
+
+
+@bp.post("/bundles/<bundle_id>/retry")
+def retry(bundle_id):
+    return _control(Bundle, bundle_id, retry_failed)
+
+
+@bp.post("/shots/<shot_id>/cancel")
+def cancel_one(shot_id):
+    return _control(Shot, shot_id, cancel_shot)
+
+
+@bp.post("/shots")
+def capture_now():
+    """Capture one URL and answer with the finished shot, or 202 if it takes longer than wait."""
+    raw_wait = request.args.get("wait", "30")
+    if not raw_wait.isdigit() or int(raw_wait) > MAX_WAIT_SECONDS:
+        return error(f"wait must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}.", 400)
+    payload = _json_object()
+    if payload is None or not isinstance(payload.get("url"), str):
+        return error('Send a JSON object like {"url": "https://example.com"}.', 400)
+    bundle, failure = _submit([payload["url"]])
+    if failure:
+        return failure
+    shot_id = bundle.shots[0].id
+    location = url_for("api.show_shot", shot_id=shot_id)
+    deadline = time.monotonic() + int(raw_wait)
+    poll = current_app.config.get("SYNC_POLL_SECONDS", 0.05)
+    while True:
+        db.session.expire_all()
+        shot = db.session.get(Shot, shot_id)
+        if shot.finished or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    status = 200 if shot.finished else 202
+    return jsonify(shot_json(shot)), status, {"Location": location}
+
+
+@bp.get("/shots/<shot_id>")
+def show_shot(shot_id):
+    shot = visible(Shot, shot_id)
+    if shot is None:
+        return error(f"No shot with id {shot_id}.", 404)
+    return jsonify(shot_json(shot))
 
 
 @bp.errorhandler(404)

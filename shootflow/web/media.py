@@ -1,15 +1,15 @@
 """Serving shot images, looked up through their rows."""
 from flask import Blueprint, abort, current_app, send_file
 
-from ..extensions import db
 from ..models import Shot
 from ..storage import MediaStore
+from .access import visible
 
 bp = Blueprint("media", __name__)
 
 
 def _send(shot_id, attribute, mimetype):
-    shot = db.session.get(Shot, shot_id)
+    shot = visible(Shot, shot_id)
     relative = getattr(shot, attribute, None) if shot else None
     if not relative:
         abort(404)

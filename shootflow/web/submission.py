@@ -6,6 +6,8 @@ from kombu.exceptions import OperationalError
 
 from ..bundles import create_bundle
 from ..extensions import db
+from ..netpolicy import NetPolicy
+from ..ratelimit import URLRateLimit
 from ..urls import parse_url_list
 from ..workflows import start_bundle
 
@@ -16,10 +18,28 @@ class BrokerUnavailable(RuntimeError):
     """The task queue could not take the bundle; nothing was kept."""
 
 
-def submit_bundle(lines):
+class RateLimited(RuntimeError):
+    """The client has asked for too many URLs in the last minute; nothing was kept."""
+
+
+def _rate_limit():
+    limit = current_app.extensions.get("shootflow.ratelimit")
+    if limit is None:
+        uri = current_app.config["BROKER_URL"]
+        limit = URLRateLimit(uri if uri.startswith(("redis://", "rediss://")) else "memory://")
+        current_app.extensions["shootflow.ratelimit"] = limit
+    return limit
+
+
+def submit_bundle(lines, client, owner_id=None):
     """Create and start a bundle from URL lines; URLError for bad input, nothing written then."""
-    urls = parse_url_list(lines, current_app.config["MAX_BUNDLE_URLS"])
-    bundle = create_bundle(urls)
+    config = current_app.config
+    urls = parse_url_list(lines, config["MAX_BUNDLE_URLS"], NetPolicy(config["ALLOWED_NETWORKS"]))
+    per_minute = current_app.config["URLS_PER_MINUTE"]
+    if not _rate_limit().take(client, len(urls), per_minute):
+        raise RateLimited(f"Too many URLs: at most {per_minute:,} a minute from one client. "
+                          "Wait a minute and try again.")
+    bundle = create_bundle(urls, owner_id)
     db.session.commit()
     try:
         start_bundle(bundle)

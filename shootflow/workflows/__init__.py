@@ -1,4 +1,4 @@
 """Celery tasks and the canvas that composes them."""
-from .canvas import start_bundle
+from .canvas import revoke, start_bundle
 
-__all__ = ["start_bundle"]
+__all__ = ["revoke", "start_bundle"]

@@ -1,8 +1,10 @@
 """The one browser each worker process keeps, started on first use and quit at shutdown."""
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import (worker_init, worker_process_init, worker_process_shutdown,
+                            worker_shutdown)
 from flask import current_app
 
 from ..capture import BrowserOptions, BrowserSession
+from ..capture.processes import reap_orphans
 
 _session = None
 
@@ -18,6 +20,7 @@ def browser_session():
                 chromedriver_path=config["CHROMEDRIVER_PATH"],
                 viewport=config["VIEWPORT"],
                 page_load_timeout=config["PAGE_LOAD_TIMEOUT"],
+                allowed_networks=config["ALLOWED_NETWORKS"],
             ),
             max_captures=config["BROWSER_MAX_CAPTURES"],
         )
@@ -29,3 +32,10 @@ def browser_session():
 def _quit_browser(**_):
     if _session is not None:
         _session.close()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _reap_orphaned_browsers(**_):
+    """A pool process that replaces one killed mid-capture cleans up the browser it left."""
+    reap_orphans()

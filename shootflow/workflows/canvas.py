@@ -1,18 +1,34 @@
 """The canvas of a bundle: a chord of capture-then-process chains, then finalize."""
-from celery import chain, chord, group
+from celery import chain, chord, current_app, group
 
 from .tasks import capture, chord_failed, finalize_bundle, process
 
+REPR_URL_LENGTH = 200
 
-def bundle_signature(bundle):
+
+def _describe(shot):
+    """How a task reads in Flower: which shot, which bundle, which page."""
+    url = shot.url if len(shot.url) <= REPR_URL_LENGTH else shot.url[:REPR_URL_LENGTH] + "…"
+    return f"shot={shot.id} bundle={shot.bundle_id} url={url}"
+
+
+def bundle_signature(bundle, shots=None):
     """chord(group(capture | process for each shot), finalize_bundle), with an errback."""
+    shots = bundle.shots if shots is None else shots
     header = group(
-        chain(capture.si(shot.id).set(task_id=shot.task_id), process.s())
-        for shot in bundle.shots)
-    body = finalize_bundle.si(bundle.id).on_error(chord_failed.s(bundle_id=bundle.id))
-    return chord(header, body)
+        chain(capture.si(shot.id).set(task_id=shot.task_id, argsrepr=_describe(shot)),
+              process.s().set(argsrepr=_describe(shot)))
+        for shot in shots)
+    body = finalize_bundle.si(bundle.id).set(argsrepr=f"bundle={bundle.id}")
+    return chord(header, body.on_error(chord_failed.s(bundle_id=bundle.id)))
 
 
-def start_bundle(bundle):
-    """Send the bundle's canvas to the broker; the rows must already be committed."""
-    return bundle_signature(bundle).apply_async()
+def start_bundle(bundle, shots=None):
+    """Send the canvas for the bundle (or some of its shots); rows must be committed first."""
+    return bundle_signature(bundle, shots).apply_async()
+
+
+def revoke(task_ids):
+    """Tell every worker not to start these tasks (running ones are stopped via their rows)."""
+    if task_ids:
+        current_app.control.revoke(task_ids)

@@ -1,6 +1,7 @@
 """Celery tasks: each loads rows by id, calls plain code, saves, and moves the state on."""
 import logging
 import re
+from datetime import timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -9,9 +10,11 @@ from flask import current_app
 from .. import bundles
 from ..capture import BrowserError, PageError
 from ..extensions import db
-from ..models import Bundle, Shot
+from ..images import ImageTooLarge
+from ..models import Bundle, Shot, utcnow
 from ..storage import MediaStore
 from .browsers import browser_session
+from .cancellation import watch_for_cancel
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9a-f]{24}$")
@@ -40,20 +43,31 @@ def capture(shot_id):
     """Capture one shot's page; a page's failure is recorded on the shot, never raised."""
     shot = _load(Shot, shot_id)
     if shot.finished or shot.image_path:
-        return shot_id  # redelivered after the work was done: nothing to repeat
-    bundles.start_shot(shot)
-    db.session.commit()
-    try:
-        result = browser_session().capture(shot.url)
-    except PageError as exc:
-        bundles.fail_shot(shot, str(exc))
-    except BrowserError as exc:
-        bundles.fail_shot(shot, str(exc))
-    except SoftTimeLimitExceeded:
-        browser_session().close()
-        bundles.fail_shot(shot, "the capture took longer than its time limit")
+        return shot_id  # redelivered after the work was done, or cancelled: nothing to do
+    if not bundles.claim_shot(shot):
+        return shot_id
+    session = browser_session()
+    result = error = None
+    with watch_for_cancel(shot_id, on_cancel=session.kill):
+        try:
+            result = session.capture(shot.url)
+        except (PageError, BrowserError) as exc:
+            error = str(exc)
+        except SoftTimeLimitExceeded:
+            session.close()
+            error = "the capture took longer than its time limit"
+    db.session.refresh(shot)
+    if shot.state == "cancelled":
+        log.info("shot %s of bundle %s stopped: cancelled", shot.id, shot.bundle_id)
+    elif error:
+        bundles.fail_shot(shot, error)
     else:
-        bundles.record_capture(shot, result, _store())
+        try:
+            bundles.record_capture(shot, result, _store())
+        except ImageTooLarge as exc:
+            bundles.fail_shot(shot, f"the screenshot is too large to keep ({exc})")
+    db.session.commit()
+    bundles.settle_after(shot)
     db.session.commit()
     return shot_id
 
@@ -66,8 +80,10 @@ def process(shot_id):
         return shot_id  # failed at capture, or already processed
     try:
         bundles.record_thumbnail(shot, _store())
-    except OSError as exc:
+    except (OSError, ImageTooLarge) as exc:
         bundles.fail_shot(shot, f"the screenshot could not be processed ({exc})")
+    db.session.commit()
+    bundles.settle_after(shot)
     db.session.commit()
     return shot_id
 
@@ -90,3 +106,16 @@ def chord_failed(request, exc, traceback, bundle_id=None):
     if not bundle.finished:
         bundles.finalize(bundle)
         db.session.commit()
+
+
+@shared_task(name="bundles.watchdog")
+def watchdog():
+    """Beat-driven: settle bundles whose chord was lost and shots whose worker vanished."""
+    stuck_after = timedelta(seconds=current_app.config["STUCK_AFTER"])
+    unprocessed, settled = bundles.rescue_stuck(utcnow(), stuck_after)
+    db.session.commit()
+    for shot_id in unprocessed:  # captured, but the thumbnail step was lost: run it again
+        process.delay(shot_id)
+    for bundle in settled:
+        log.warning("watchdog settled bundle %s as %s", bundle.id, bundle.state)
+    return [bundle.id for bundle in settled]

@@ -1,0 +1,83 @@
+"""What the broker and the workers are doing now, for the ops page; bounded by timeouts."""
+import json
+import time
+from dataclasses import dataclass, field
+
+from amqp.exceptions import ChannelError
+from celery.signals import before_task_publish
+
+QUEUES = ("capture", "images", "default")
+SENT_AT_HEADER = "shootflow_sent_at"
+
+
+@before_task_publish.connect
+def _stamp_sent_time(headers=None, **_):
+    """Stamp each message so the ops page can tell how long the oldest one has waited."""
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())
+
+
+@dataclass
+class QueueStatus:
+    name: str
+    waiting: int | None
+    oldest_age: float | None = None
+
+
+@dataclass
+class WorkerStatus:
+    name: str
+    pool: int | None
+    done: int
+    active: list = field(default_factory=list)
+
+
+def _oldest_age(channel, queue, now):
+    """Age in seconds of the message that has waited longest; Redis brokers only."""
+    client = getattr(channel, "client", None)
+    if client is None:
+        return None
+    raw = client.lindex(queue, -1)  # kombu pushes on the left and pops on the right
+    if raw is None:
+        return None
+    try:
+        sent_at = json.loads(raw)["headers"][SENT_AT_HEADER]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return max(0.0, now - float(sent_at))
+
+
+def queue_status(celery_app, queues=QUEUES):
+    """Waiting messages per queue, straight from the broker."""
+    now = time.time()
+    statuses = []
+    with celery_app.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+        channel = connection.default_channel
+        for name in queues:
+            try:
+                _, waiting, _ = channel.queue_declare(queue=name, passive=True)
+            except ChannelError:  # its binding is gone (no worker declared it); count anyway
+                size = getattr(channel, "_size", None)
+                waiting = size(name) if size else None
+            statuses.append(QueueStatus(name, waiting, _oldest_age(channel, name, now)))
+    return statuses
+
+
+def worker_status(celery_app, timeout=1.0):
+    """Each worker that answers within timeout: pool size, tasks done, what it runs now."""
+    inspect = celery_app.control.inspect(timeout=timeout)
+    stats = inspect.stats() or {}
+    active = inspect.active() or {}
+    workers = []
+    for name in sorted(set(stats) | set(active)):
+        info = stats.get(name, {})
+        workers.append(WorkerStatus(
+            name=name,
+            pool=info.get("pool", {}).get("max-concurrency"),
+            done=sum(info.get("total", {}).values()),
+            active=[{"id": task["id"], "name": task["name"],
+                     "args": task.get("args"), "started": task.get("time_start")}
+                    for task in active.get(name, [])],
+        ))
+    return workers

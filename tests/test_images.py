@@ -1,0 +1,43 @@
+"""Pillow work alone: thumbnails, and images too large to decode safely."""
+import io
+import zlib
+import struct
+
+import pytest
+from PIL import Image
+
+from shootflow.images import ImageTooLarge, image_size, make_thumbnail
+
+
+def png_bytes(width, height, color=(10, 200, 30)):
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def bomb_png(width, height):
+    """A few-kilobyte PNG that claims width×height pixels (mostly never written)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    data = zlib.compress(row * 16)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
+            + chunk(b"IEND", b""))
+
+
+def test_thumbnail_crops_the_top_and_keeps_colour():
+    thumb = Image.open(io.BytesIO(make_thumbnail(png_bytes(1280, 3000))))
+    assert thumb.format == "JPEG" and thumb.size == (400, 250)
+    assert all(abs(a - b) < 8 for a, b in zip(thumb.getpixel((200, 125)), (10, 200, 30)))
+
+
+@pytest.mark.parametrize("size", [(60_000, 60_000), (200_000, 1_000)])
+def test_images_over_the_pixel_limit_are_refused_before_decoding(size):
+    bomb = bomb_png(*size)
+    assert len(bomb) < 100_000
+    with pytest.raises(ImageTooLarge):
+        make_thumbnail(bomb)
+    with pytest.raises(ImageTooLarge):
+        image_size(bomb)

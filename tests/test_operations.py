@@ -1,0 +1,172 @@
+"""Operating shootflow with a real broker, worker and Chromium: cancel, retry, revoke, wait."""
+import time
+
+import pytest
+
+from shootflow.models import Bundle, Shot
+from shootflow.monitoring import queue_status
+from tests.helpers import fresh, row_counts, wait_finished
+from tests.servers import PageServer, alive_chromium, wait_for
+
+
+def running(shot_id):
+    shot = fresh(Shot, shot_id)
+    return shot.state == "running" and shot.image_path is None
+
+
+def drained(celery_app):
+    """Nothing waits in the capture queue and no worker runs anything."""
+    capture = next(q for q in queue_status(celery_app) if q.name == "capture")
+    active = celery_app.control.inspect(timeout=1).active() or {}
+    return capture.waiting == 0 and not any(active.values())
+
+
+def test_cancel_stops_running_captures_and_queued_shots_never_run(
+        ctx, client, worker, celery_app, pages):
+    urls = [pages.url("/slow", n=1), pages.url("/slow", n=2),
+            pages.url(title="q1"), pages.url(title="q2"), pages.url(title="q3")]
+    body = client.post("/api/v1/bundles", json={"urls": urls}).get_json()
+    shots = [s["id"] for s in body and client.get(body["url"]).get_json()["shots"]]
+    wait_for(lambda: running(shots[0]) and running(shots[1]), timeout=30,
+             message="both slow pages to be capturing")
+    browsers = wait_for(worker.chromium_pids, timeout=10, message="the workers' browsers")
+
+    cancelled_at = time.monotonic()
+    response = client.post(f"/api/v1/bundles/{body['id']}/cancel")
+    assert response.status_code == 202
+    bundle = wait_finished(body["id"], timeout=10)
+    assert time.monotonic() - cancelled_at < 5
+    assert bundle.state == "cancelled"
+    assert [s.state for s in bundle.shots] == ["cancelled"] * 5
+    assert all(s.started_at is None for s in bundle.shots[2:])
+    wait_for(lambda: not alive_chromium(browsers), timeout=10,
+             message="the cancelled captures' Chromium processes to exit")
+
+    worker.restart(celery_app)
+    wait_for(lambda: drained(celery_app), timeout=30, message="the queue to drain")
+    after = fresh(Bundle, body["id"])
+    assert [s.state for s in after.shots] == ["cancelled"] * 5
+    assert all(s.started_at is None and s.image_path is None for s in after.shots[2:])
+    assert not alive_chromium(browsers)
+
+
+def test_cancel_one_shot_lets_the_rest_finish(ctx, client, worker, pages):
+    body = client.post("/api/v1/bundles", json={
+        "urls": [pages.url("/slow", n=3), pages.url(title="Keeps going")]}).get_json()
+    slow, page = client.get(body["url"]).get_json()["shots"]
+    wait_for(lambda: running(slow["id"]), timeout=30, message="the slow page to be capturing")
+    response = client.post(f"/api/v1/shots/{slow['id']}/cancel")
+    assert response.status_code == 202
+    assert response.get_json()["state"] == "cancelled"
+    bundle = wait_finished(body["id"], timeout=30)
+    assert [s.state for s in bundle.shots] == ["cancelled", "done"]
+    assert bundle.state == "partial"
+    again = client.post(f"/api/v1/shots/{slow['id']}/cancel")
+    assert again.status_code == 409 and "no longer be cancelled" in again.get_json()["error"]
+
+
+def test_revoke_from_outside_the_app_reads_as_cancelled(ctx, client, worker, celery_app, pages):
+    """What Flower's revoke button sends: a plain revoke of the queued capture task."""
+    body = client.post("/api/v1/bundles", json={
+        "urls": [pages.url("/slow", n=4), pages.url("/slow", n=5),
+                 pages.url(title="Revoked")]}).get_json()
+    shots = client.get(body["url"]).get_json()["shots"]
+    wait_for(lambda: running(shots[0]["id"]) and running(shots[1]["id"]), timeout=30,
+             message="both slow pages to be capturing")
+    celery_app.control.revoke(fresh(Shot, shots[2]["id"]).task_id)
+    bundle = wait_finished(body["id"], timeout=60)
+    revoked = bundle.shots[2]
+    assert revoked.state == "cancelled" and revoked.started_at is None
+    assert [s.error for s in bundle.shots[:2]] == ["timed out after 5 s"] * 2
+    assert bundle.state == "failed"
+
+
+def test_retry_captures_only_the_failed_shots_again(ctx, client, worker, pages, closed_port_url):
+    good = pages.url(title="Good")
+    body = client.post("/api/v1/bundles", json={"urls": [good, closed_port_url]}).get_json()
+    first = wait_finished(body["id"])
+    assert first.state == "partial"
+    good_finished, failed_id = first.shots[0].finished_at, first.shots[1].id
+
+    late_server = PageServer(port=int(closed_port_url.rsplit(":", 1)[1].strip("/")))
+    try:
+        response = client.post(f"/api/v1/bundles/{body['id']}/retry")
+        assert response.status_code == 202
+        bundle = wait_finished(body["id"])
+    finally:
+        late_server.stop()
+    assert bundle.state == "done"
+    assert [s.id for s in bundle.shots][1] == failed_id
+    assert bundle.shots[0].finished_at == good_finished
+    assert bundle.shots[1].title == "Test page" and bundle.shots[1].error is None
+
+
+@pytest.mark.parametrize("path, message", [
+    ("retry", "has no failed shots"),
+    ("cancel", "already finished"),
+])
+def test_actions_that_do_not_fit_are_refused(ctx, client, worker, pages, path, message):
+    body = client.post("/api/v1/bundles", json={"urls": [pages.url(title="Fine")]}).get_json()
+    wait_finished(body["id"])
+    before = row_counts()
+    response = client.post(f"/api/v1/bundles/{body['id']}/{path}")
+    assert response.status_code == 409
+    assert message in response.get_json()["error"]
+    assert fresh(Bundle, body["id"]).state == "done" and row_counts() == before
+
+
+def test_retry_while_running_is_refused(ctx, client, worker, pages):
+    body = client.post("/api/v1/bundles", json={"urls": [pages.url("/slow", n=6)]}).get_json()
+    response = client.post(f"/api/v1/bundles/{body['id']}/retry")
+    assert response.status_code == 409 and "still running" in response.get_json()["error"]
+    client.post(f"/api/v1/bundles/{body['id']}/cancel")
+    assert wait_finished(body["id"], timeout=15).state == "cancelled"
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/bundles/000000000000000000000000/cancel",
+    "/api/v1/bundles/000000000000000000000000/retry",
+    "/api/v1/shots/000000000000000000000000/cancel",
+])
+def test_actions_on_unknown_ids_are_404(client, url):
+    response = client.post(url)
+    assert response.status_code == 404 and "No " in response.get_json()["error"]
+
+
+def test_synchronous_capture_answers_with_the_finished_shot(ctx, client, worker, pages):
+    response = client.post("/api/v1/shots?wait=30", json={"url": pages.url(title="Now")})
+    assert response.status_code == 200
+    shot = response.get_json()
+    assert shot["state"] == "done" and shot["title"] == "Now"
+    assert client.get(shot["thumbnail_url"]).mimetype == "image/jpeg"
+
+
+def test_synchronous_capture_that_takes_longer_answers_202(ctx, client, worker, pages):
+    response = client.post("/api/v1/shots?wait=1", json={"url": pages.url("/slow", n=7)})
+    assert response.status_code == 202
+    assert response.headers["Location"] == f"/api/v1/shots/{response.get_json()['id']}"
+    assert client.get(response.headers["Location"]).get_json()["state"] in ("queued", "running")
+    client.post(f"/api/v1/shots/{response.get_json()['id']}/cancel")
+
+
+@pytest.mark.parametrize("query, payload, message", [
+    ("wait=abc", {"url": "example.com"}, "wait must be a whole number"),
+    ("wait=61", {"url": "example.com"}, "wait must be a whole number"),
+    ("wait=-1", {"url": "example.com"}, "wait must be a whole number"),
+    ("wait=5", {"urls": ["example.com"]}, 'like {"url"'),
+    ("wait=5", {"url": "javascript:alert(1)"}, "uses javascript:"),
+])
+def test_synchronous_capture_rejects_bad_input(ctx, client, query, payload, message):
+    before = row_counts()
+    response = client.post(f"/api/v1/shots?{query}", json=payload)
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+    assert row_counts() == before
+
+
+def test_ops_page_lists_the_worker_and_queue_depths(client, worker, redis_server):
+    html = client.get("/ops").get_data(as_text=True)
+    assert f'data-worker="{worker.name}"' in html
+    for queue in ("capture", "images", "default"):
+        assert f'data-queue="{queue}"' in html
+    assert "Open Flower" in html
