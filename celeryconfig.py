@@ -30,7 +30,13 @@ worker_prefetch_multiplier = 1
 # Redelivery of unacknowledged messages happens after the visibility timeout; every time limit
 # must stay well below it or a long task would be handed to a second worker while still running.
 broker_transport_options = {"visibility_timeout": 3600}
-result_backend_transport_options = {"visibility_timeout": 3600}
+# A result-store outage fails fast (about 3 s) instead of holding a web request for 20 s;
+# work it interrupts is finished by the watchdog once the broker is back.
+result_backend_transport_options = {
+    "visibility_timeout": 3600,
+    "retry_policy": {"max_retries": 3, "interval_start": 0, "interval_step": 0.5,
+                     "interval_max": 1},
+}
 task_soft_time_limit = 120
 task_time_limit = 180
 

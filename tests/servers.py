@@ -33,12 +33,19 @@ def wait_for(condition, timeout=60, interval=0.1, message="condition"):
 
 
 class RedisServer:
+    """A private redis-server; append-only like the Procfile's, so a restart keeps the queues."""
+
     def __init__(self, workdir):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.start()
+
+    def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+             "--save", "", "--appendonly", "yes", "--appendfsync", "no",
+             "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for(self._answers, timeout=20, message="redis-server to answer")
 

@@ -3,6 +3,7 @@ import json
 import os
 import pickle
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -111,3 +112,32 @@ def test_malformed_and_non_json_messages_run_nothing(ctx, tmp_path, worker, cele
     log = Path(worker.logfile).read_text()
     assert "Refusing to deserialize untrusted content of type pickle" in log
     assert log.count("dropped a malformed shots.capture message") == 1
+
+
+def test_redis_stopped_mid_bundle_and_started_again(ctx, client, worker, celery_app, pages,
+                                                    redis_server):
+    """30 s without a broker: pages stay up and say so; afterwards every shot ends final."""
+    urls = [pages.url("/slow", seconds=2, outage=n) for n in range(4)]
+    body = client.post("/api/v1/bundles", json={"urls": urls}).get_json()
+    wait_for(lambda: any(s.state == "running" for s in fresh(Bundle, body["id"]).shots),
+             timeout=30, message="a capture to start")
+    redis_server.stop()
+    stopped = time.monotonic()
+    try:
+        page = client.get(f"/bundles/{body['id']}")
+        assert page.status_code == 200
+        refused = client.post("/api/v1/bundles", json={"urls": [pages.url(title="Later")]})
+        assert refused.status_code == 503
+        assert "task queue is unavailable" in refused.get_json()["error"]
+        ops = client.get("/ops")
+        assert ops.status_code == 200 and "The broker is unavailable" in ops.get_data(True)
+        # The outage itself lasts 30 s: a duration to hold, not a result to wait for.
+        wait_for(lambda: time.monotonic() - stopped >= 30, timeout=40, interval=1,
+                 message="the outage to last 30 s")
+    finally:
+        redis_server.start()
+    bundle = wait_finished(body["id"], timeout=120)
+    assert all(shot.finished for shot in bundle.shots)
+    again = client.post("/api/v1/bundles", json={"urls": [pages.url(title="After outage")]})
+    assert again.status_code == 202
+    assert wait_finished(again.get_json()["id"], timeout=60).state == "done"

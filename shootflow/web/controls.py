@@ -1,12 +1,11 @@
 """Cancel and retry, shared by the pages and the API: rows first, then the broker."""
 import logging
 
-from kombu.exceptions import OperationalError
 
 from .. import bundles
 from ..extensions import db
 from ..workflows import revoke, start_bundle
-from .submission import BrokerUnavailable
+from .submission import BROKER_ERRORS, BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +18,7 @@ def _revoke_quietly(task_ids):
     """Revoking is a courtesy to the workers; the rows already stop the work."""
     try:
         revoke(task_ids)
-    except OperationalError as exc:
+    except BROKER_ERRORS as exc:
         log.warning("could not send revokes (%s); the rows stop the work anyway", exc)
 
 
@@ -50,7 +49,7 @@ def retry_failed(bundle):
     db.session.commit()
     try:
         start_bundle(bundle, shots)
-    except OperationalError as exc:
+    except BROKER_ERRORS as exc:
         for shot in shots:
             bundles.fail_shot(shot, "could not queue the retry: the task queue is unavailable")
         bundles.finalize(bundle)

@@ -3,6 +3,7 @@ import logging
 
 from flask import current_app
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from ..bundles import create_bundle
 from ..extensions import db
@@ -16,6 +17,10 @@ log = logging.getLogger(__name__)
 
 class BrokerUnavailable(RuntimeError):
     """The task queue could not take the bundle; nothing was kept."""
+
+
+# What publishing a canvas raises when the broker or the result store (Redis) is down.
+BROKER_ERRORS = (OperationalError, RedisError, ConnectionError)
 
 
 class RateLimited(RuntimeError):
@@ -43,7 +48,7 @@ def submit_bundle(lines, client, owner_id=None):
     db.session.commit()
     try:
         start_bundle(bundle)
-    except OperationalError as exc:
+    except BROKER_ERRORS as exc:
         log.error("bundle %s: broker unavailable (%s); removing it", bundle.id, exc)
         db.session.delete(bundle)
         db.session.commit()
