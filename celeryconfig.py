@@ -49,3 +49,6 @@ worker_send_task_events = True
 task_send_sent_event = True
 
 worker_hijack_root_logger = False
+
+# No soft shutdown: with late acks, a cold shutdown's interrupted captures come back anyway.
+worker_soft_shutdown_timeout = 0.0

@@ -1,5 +1,9 @@
 """Bind Celery to a Flask app once: settings from celeryconfig, broker from the app's config."""
+import logging
+
 from celery import Celery, Task
+
+log = logging.getLogger(__name__)
 
 
 def celery_init_app(app):
@@ -18,6 +22,7 @@ def celery_init_app(app):
         broker_url=app.config["BROKER_URL"],
         result_backend=app.config["RESULT_BACKEND"],
     )
+    _apply_visibility_timeout(celery_app, app.config["VISIBILITY_TIMEOUT"])
     celery_app.conf.beat_schedule = {
         "watchdog": {"task": "bundles.watchdog",
                      "schedule": float(app.config["WATCHDOG_INTERVAL"])},
@@ -27,3 +32,20 @@ def celery_init_app(app):
     celery_app.flask_app = app
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+def _apply_visibility_timeout(celery_app, seconds):
+    """How long a delivered but unacknowledged message waits before Redis hands it out again
+    (a worker killed outright leaves its captures so), and how often workers sweep for them."""
+    conf = celery_app.conf
+    if seconds <= conf.task_time_limit:
+        log.warning("SHOOTFLOW_VISIBILITY_TIMEOUT=%s is not above the %s s task time limit: "
+                    "a long capture may be handed to a second worker", seconds,
+                    conf.task_time_limit)
+    sweep = {"visibility_timeout": seconds,
+             # sweep about ten times per timeout, so a message returns soon after it
+             "unacked_restore_interval": max(1, min(10, seconds // 10)),
+             "unacked_restore_throttle": 1}
+    conf.broker_transport_options = {**conf.broker_transport_options, **sweep}
+    conf.result_backend_transport_options = {**conf.result_backend_transport_options,
+                                             "visibility_timeout": seconds}

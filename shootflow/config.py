@@ -55,6 +55,7 @@ class Config:
         self.ALLOWED_NETWORKS = parse_networks(env("SHOOTFLOW_ALLOWED_NETWORKS", ""))
         self.FLOWER_URL = env("SHOOTFLOW_FLOWER_URL", "http://127.0.0.1:%d/"
                               % _int("SHOOTFLOW_FLOWER_PORT", 5555))
+        self.VISIBILITY_TIMEOUT = _int("SHOOTFLOW_VISIBILITY_TIMEOUT", 3600)
         self.WATCHDOG_INTERVAL = _int("SHOOTFLOW_WATCHDOG_INTERVAL", 60)
         # Longer than any capture may run (celeryconfig's hard time limit is 180 s).
         self.STUCK_AFTER = _int("SHOOTFLOW_STUCK_AFTER", 300)

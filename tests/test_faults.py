@@ -13,7 +13,7 @@ import pytest
 from shootflow.capture import BrowserError, BrowserOptions, BrowserSession, PageError
 from shootflow.models import Bundle, Shot
 from tests.helpers import fresh, row_counts, wait_finished
-from tests.servers import alive_chromium, wait_for
+from tests.servers import CeleryWorker, alive_chromium, wait_for
 
 
 def active_task(celery_app, task_id):
@@ -141,3 +141,36 @@ def test_redis_stopped_mid_bundle_and_started_again(ctx, client, worker, celery_
     again = client.post("/api/v1/bundles", json={"urls": [pages.url(title="After outage")]})
     assert again.status_code == 202
     assert wait_finished(again.get_json()["id"], timeout=60).state == "done"
+
+
+def test_whole_capture_worker_killed_and_restarted_gets_its_work_back(
+        ctx, client, worker, celery_app, pages, test_env):
+    """The worker and its pool die at once (SIGKILL to the group), so nothing is acked or
+    requeued; Redis hands the capture out again after the visibility timeout, set short here
+    (SHOOTFLOW_VISIBILITY_TIMEOUT) so the test need not wait the default hour."""
+    worker.stop()
+    env = dict(os.environ, SHOOTFLOW_VISIBILITY_TIMEOUT="12")
+    doomed = CeleryWorker(env, test_env["root"] / "doomed.log", concurrency=1)
+    revived = None
+    try:
+        doomed.wait_ready(celery_app)
+        body = client.post("/api/v1/bundles", json={
+            "urls": [pages.url("/slow", seconds=2, whole=1)]}).get_json()
+        shot_id = client.get(body["url"]).get_json()["shots"][0]["id"]
+        wait_for(lambda: fresh(Shot, shot_id).state == "running", timeout=30,
+                 message="the capture to start")
+        os.killpg(doomed.proc.pid, signal.SIGKILL)
+        doomed.proc.wait(10)
+        killed_at = time.monotonic()
+
+        revived = CeleryWorker(env, test_env["root"] / "revived.log", concurrency=1)
+        revived.wait_ready(celery_app)
+        bundle = wait_finished(body["id"], timeout=90)
+        assert bundle.state == "done" and bundle.shots[0].title == "slow"
+        assert time.monotonic() - killed_at >= 12  # it came back by the timeout, not sooner
+    finally:
+        doomed.stop()
+        if revived:
+            revived.stop()
+        worker.start()
+        worker.wait_ready(celery_app)

@@ -68,7 +68,8 @@ def test_cancel_from_the_bundle_page(worker, live_server, pages, person):
                          ignored_exceptions=[StaleElementReferenceException])
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".card[data-state=running]"))
     person.execute_script("window.sameDocument = true;")
-    person.find_element(By.ID, "cancel-bundle").click()
+    # the button is swapped every 500 ms: find and click it in one retried step
+    wait.until(lambda d: d.find_element(By.ID, "cancel-bundle").click() or True)
     wait.until(lambda d: d.find_element(By.ID, "bundle").get_attribute("data-state")
                == "cancelled")
     states = [c.get_attribute("data-state") for c in person.find_elements(By.CSS_SELECTOR, ".card")]
