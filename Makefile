@@ -22,6 +22,9 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 setup: os-packages $(STAMP)
 
 os-packages:
