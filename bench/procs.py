@@ -13,28 +13,13 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.servers import free_port, wait_for  # noqa: F401  (re-exported for bench.run)
+
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "SHOOTFLOW_BENCH_RUN"
 PROC_MARK = "SHOOTFLOW_BENCH_PROC"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout, interval=0.1, message="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
 
 
 def port_open(port, host="127.0.0.1"):
