@@ -565,23 +565,27 @@ def run_anatomy(procs, stack, urls, report, restarts):
                                     "--restarts", str(restarts)],
                         stack.env, stack.logs / "anatomy.log")
     try:
-        item = None
-        deadline = time.monotonic() + 420
-        while item is None and time.monotonic() < deadline:
-            item = r.blpop([f"{key}:results"], timeout=1)
-            if item is None and not child.alive():
-                item = r.blpop([f"{key}:results"], timeout=1)
-                break
-        if item is None:
-            raise RuntimeError(f"the anatomy run gave no result; see {child.log_path}")
-        result = json.loads(item[1])
-        if "failed" in result:
-            raise RuntimeError(f"the anatomy run failed: {result['failed']}")
-        return result
+        return _child_result(r, key, child, 420, "the anatomy run")
     finally:
         procs.stop(child, timeout=30)
         r.delete(f"{key}:urls", f"{key}:results")
         r.close()
+
+
+def _child_result(r, key, child, timeout, what):
+    """The JSON result a bench child pushes to `key:results`, waiting while it runs."""
+    item, deadline = None, time.monotonic() + timeout
+    while item is None and time.monotonic() < deadline:
+        item = r.blpop([f"{key}:results"], timeout=1)
+        if item is None and not child.alive():
+            item = r.blpop([f"{key}:results"], timeout=1)
+            break
+    if item is None:
+        raise RuntimeError(f"{what} gave no result; see {child.log_path}")
+    result = json.loads(item[1])
+    if "failed" in result:
+        raise RuntimeError(f"{what} failed: {result['failed']}")
+    return result
 
 
 def run_submit_anatomy(procs, stack, urls):
@@ -598,18 +602,7 @@ def run_submit_anatomy(procs, stack, urls):
                                    stack.redis_url, "--key", key, "--warm-url", "-", "--out",
                                    str(stack.work / "submit")], env, stack.logs / "submit.log")
     try:
-        item, deadline = None, time.monotonic() + 600
-        while item is None and time.monotonic() < deadline:
-            item = r.blpop([f"{key}:results"], timeout=1)
-            if item is None and not child.alive():
-                item = r.blpop([f"{key}:results"], timeout=1)
-                break
-        if item is None:
-            raise RuntimeError(f"the submit anatomy gave no result; see {child.log_path}")
-        result = json.loads(item[1])
-        if "failed" in result:
-            raise RuntimeError(f"the submit anatomy failed: {result['failed']}")
-        return result
+        return _child_result(r, key, child, 600, "the submit anatomy")
     finally:
         procs.stop(child, timeout=30)
         side.flushdb()

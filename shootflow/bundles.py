@@ -91,14 +91,9 @@ def settle_after(shot):
         settle(shot.bundle)
 
 
-def cancellable(shot):
-    """Queued shots and captures still in the browser can stop; captured ones finish."""
-    return shot.state == "queued" or (shot.state == "running" and not shot.image_path)
-
-
 def cancel_shot(shot):
     """Mark one shot cancelled; returns its task id for revoking, or None if too late."""
-    if not cancellable(shot):
+    if not shot.cancellable:
         return None
     shot.state = "cancelled"
     shot.error = "cancelled"

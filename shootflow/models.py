@@ -117,6 +117,11 @@ class Shot(db.Model):
         return self.state in FINAL_SHOT_STATES
 
     @property
+    def cancellable(self):
+        """Queued shots and captures still in the browser can stop; captured ones finish."""
+        return self.state == "queued" or (self.state == "running" and not self.image_path)
+
+    @property
     def phase(self):
         """What a person should read on the card."""
         if self.state == "running":
