@@ -140,7 +140,7 @@ PAGE = """<!doctype html><html><head><title>{title}</title></head>
 
 
 class _PageHandler(BaseHTTPRequestHandler):
-    """/page?title=..&color=..  /redirect?to=..  /status?code=..  /slow (never finishes)"""
+    """/page?title=..&color=..  /redirect?to=..  /status?code=..  /download  /slow"""
 
     def do_GET(self):
         parts = urlsplit(self.path)
@@ -148,6 +148,15 @@ class _PageHandler(BaseHTTPRequestHandler):
         if parts.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", query.get("to", "/page"))
+            self.end_headers()
+        elif parts.path == "/download":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Disposition", 'attachment; filename="data.bin"')
+            self.end_headers()
+            self.wfile.write(b"not a page" * 100)
+        elif parts.path == "/status" and query.get("code") in ("204", "205"):
+            self.send_response(int(query["code"]))  # no content, by definition
             self.end_headers()
         elif parts.path == "/slow":
             self.send_response(200)

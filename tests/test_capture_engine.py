@@ -27,6 +27,26 @@ def test_capture_follows_redirects_and_reports_status(browser, pages):
     assert image.getpixel((10, 790)) == (0, 255, 0)
 
 
+@pytest.mark.parametrize("path, query, message", [
+    ("/status", {"code": 204}, r"^the server sent no page \(HTTP 204\)$"),
+    ("/download", {}, r"^the page was aborted \(it may have started a download instead\)$"),
+])
+def test_a_load_that_shows_no_new_page_never_returns_the_last_one(
+        browser, pages, path, query, message):
+    """Chromium keeps the previous page on show for these; the capture must say so."""
+    assert browser.capture(pages.url(title="Previous")).title == "Previous"
+    with pytest.raises(PageError, match=message):
+        browser.capture(pages.url(path, **query))
+    assert browser.capture(pages.url(title="Next")).title == "Next"
+
+
+def test_same_page_again_and_with_a_fragment_is_a_new_capture(browser, pages):
+    url = pages.url(title="Again", color="#0000ff")
+    for address in (url, url, url + "#part", url + "#other", url):
+        result = browser.capture(address)
+        assert (result.title, result.final_url) == ("Again", address)
+
+
 def test_connection_refused_is_readable(browser, closed_port_url):
     with pytest.raises(PageError, match=r"^connection refused by 127\.0\.0\.1:\d+$") as info:
         browser.capture(closed_port_url)

@@ -1,13 +1,15 @@
 """One headless Chromium, driven through ChromeDriver, that captures one page at a time."""
+import base64
 import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urlsplit
 
 import psutil
 from selenium import webdriver
@@ -48,6 +50,13 @@ GUARD_PREFS = {"webrtc.ip_handling_policy": "disable_non_proxied_udp"}
 # open"); nobody is there to answer them, so they answer themselves.
 NO_DIALOGS = ("window.alert = () => undefined; window.confirm = () => false; "
               "window.prompt = () => null; window.print = () => undefined;")
+# One round trip after each load: the address, the title, and whether this document is one
+# the previous capture already read (the mark is set here). A load Chromium drops (a 204, a
+# download, a redirect to javascript:) leaves the old document in view; the mark says so,
+# so an old page is never captured as a new one.
+READ_PAGE = ("const mark = arguments[0], seen = window[mark] === true; window[mark] = true; "
+             "return [location.href, document.title, seen];")
+SCREENSHOT = {"format": "png", "optimizeForSpeed": True}
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 
 
@@ -90,6 +99,8 @@ class Browser:
     def __init__(self, options=BrowserOptions()):
         self.options = options
         self.proxy = None
+        self._mark = f"__shootflow_{secrets.token_hex(8)}"  # see READ_PAGE
+        self._shown = None  # the address of the document on show, when known
         flags = [*CHROMIUM_FLAGS]
         if options.egress_guard:
             self.proxy = EgressProxy(NetPolicy(options.allowed_networks))
@@ -119,6 +130,7 @@ class Browser:
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
             self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                                         {"source": NO_DIALOGS})
+            self._main_frame = self._frame_id()
         except WebDriverException as exc:
             shutil.rmtree(self._profile, ignore_errors=True)
             if self.proxy is not None:
@@ -134,9 +146,11 @@ class Browser:
         started = time.monotonic()
         driver = self.driver
         try:
-            # A navigation Chromium drops (a redirect to javascript: or ftp:, a download, a
-            # 204) leaves the old page in view: make that a blank one, never the last shot.
-            driver.get("about:blank")
+            if self._same_document(url):
+                # Only the fragment differs: Chromium would scroll the page it shows instead
+                # of loading a new one, and the mark below would call that a dropped load.
+                driver.get("about:blank")
+            self._shown = None
             driver.get_log("performance")  # drop what the previous page left
             if self.proxy is not None:
                 self.proxy.new_page()
@@ -154,16 +168,16 @@ class Browser:
             document = self._main_document()
             if document.net_error or document.from_guard:
                 raise self._page_error(document.net_error, document, url)
-            status = document.status
-            final_url = driver.current_url
+            final_url, title, seen = driver.execute_script(READ_PAGE, self._mark)
+            self._shown = final_url
+            if seen:
+                raise self._dropped(document, url)
             if not final_url.startswith(("http://", "https://")):
-                if document.url and not document.url.startswith(("http://", "https://")):
-                    final_url = document.url  # where a redirect went, though Chromium stopped
-                elif document.aborted:
+                if document.aborted:
                     raise PageError(describe_net_error(document.aborted, document.url or url))
+                final_url = driver.current_url  # an error page's own address says less
                 raise PageError(f"the page ended on a non-web address ({final_url[:80]})")
-            title = driver.title
-            png = driver.get_screenshot_as_png()
+            png = self._screenshot()
             driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         except PageError:
             raise
@@ -173,18 +187,55 @@ class Browser:
         except (HTTPError, OSError) as exc:  # ChromeDriver itself is gone (killed, crashed)
             raise BrowserError("the browser stopped unexpectedly") from exc
         elapsed = round((time.monotonic() - started) * 1000)
-        return CaptureResult(png, title, final_url, status, elapsed)
+        return CaptureResult(png, title, final_url, document.status, elapsed)
+
+    def _same_document(self, url):
+        """Would loading url only move within the page on show (or is that unknown)?"""
+        if "#" not in url:
+            return False
+        return self._shown is None or urldefrag(url).url == urldefrag(self._shown).url
+
+    def _screenshot(self):
+        """The viewport as PNG. Through CDP with optimizeForSpeed: a faster zlib setting
+        than WebDriver's screenshot command (about 85 ms instead of 150 ms here, ~20%
+        larger files)."""
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", SCREENSHOT)
+        return base64.b64decode(shot["data"])
+
+    @staticmethod
+    def _dropped(document, url):
+        """Chromium kept the previous document: why, as far as the network log says."""
+        if document.status in (204, 205):
+            return PageError(f"the server sent no page (HTTP {document.status})")
+        if document.url and not document.url.startswith(("http://", "https://")):
+            # a redirect Chromium would not follow (ftp:, ws:)
+            return PageError(f"the page ended on a non-web address ({document.url[:80]})")
+        if document.aborted:
+            return PageError(describe_net_error(document.aborted, document.url or url))
+        return PageError("the browser did not show a new page "
+                         "(the address may start a download instead)")
 
     def _main_document(self):
         """The top-level document's last URL, status and net error, from the network log."""
-        main_frame = self.driver.execute_cdp_cmd("Page.getFrameTree", {})["frameTree"]["frame"]["id"]
+        entries = [json.loads(entry["message"])["message"]
+                   for entry in self.driver.get_log("performance")]
+        document = self._read_main_document(entries)
+        if document is None:  # the main frame has a new id (Chromium does not promise one)
+            self._main_frame = self._frame_id()
+            document = self._read_main_document(entries) or _MainDocument()
+        return document
+
+    def _frame_id(self):
+        return self.driver.execute_cdp_cmd("Page.getFrameTree", {})["frameTree"]["frame"]["id"]
+
+    def _read_main_document(self, entries):
+        """What entries say about the main frame's document; None if it requested none."""
         request_id, url, status, error, from_guard, aborted = None, None, None, None, False, None
-        for entry in self.driver.get_log("performance"):
-            message = json.loads(entry["message"])["message"]
+        for message in entries:
             params = message.get("params", {})
             method = message.get("method")
             if method == "Network.requestWillBeSent" and request_id is None:
-                if params.get("type") == "Document" and params.get("frameId") == main_frame:
+                if params.get("type") == "Document" and params.get("frameId") == self._main_frame:
                     request_id, url = params["requestId"], params["request"]["url"]
             elif params.get("requestId") != request_id or request_id is None:
                 continue
@@ -199,6 +250,8 @@ class Browser:
                 aborted = params.get("errorText")
             elif method == "Network.loadingFailed":
                 error = params.get("errorText")
+        if request_id is None:
+            return None
         return _MainDocument(url, status, error, from_guard, aborted)
 
     def _page_error(self, net_error, document, url):
