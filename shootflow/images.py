@@ -36,12 +36,15 @@ def image_size(data):
 def make_thumbnail(data, size=THUMBNAIL_SIZE):
     """JPEG bytes of the top of the page, cropped to the thumbnail's aspect ratio."""
     with _open(data) as image:
-        image = image.convert("RGB")
         width, height = image.size
-        target_ratio = size[0] / size[1]
-        crop_height = min(height, round(width / target_ratio))
-        image = image.crop((0, 0, width, crop_height))
-        image.thumbnail(size, Image.Resampling.LANCZOS)
+        crop_height = min(height, round(width * size[1] / size[0]))
+        if crop_height < height:  # a default viewport already has the thumbnail's ratio
+            image = image.crop((0, 0, width, crop_height))
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        # Shrink by a whole factor first (a box filter, cheap), then Lanczos the rest: half
+        # the time of Lanczos all the way, and the same thumbnail to the eye.
+        image.thumbnail(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
         out = io.BytesIO()
         image.save(out, "JPEG", quality=82, optimize=True)
         return out.getvalue()

@@ -27,10 +27,27 @@ def bomb_png(width, height):
             + chunk(b"IEND", b""))
 
 
+def close(pixel, colour):
+    return all(abs(a - b) < 8 for a, b in zip(pixel, colour))
+
+
 def test_thumbnail_crops_the_top_and_keeps_colour():
-    thumb = Image.open(io.BytesIO(make_thumbnail(png_bytes(1280, 3000))))
+    page = Image.new("RGB", (1280, 3000), (200, 10, 10))  # below the first screen: red
+    page.paste((10, 200, 30), (0, 0, 1280, 800))           # the first screen: green
+    out = io.BytesIO()
+    page.save(out, "PNG")
+    thumb = Image.open(io.BytesIO(make_thumbnail(out.getvalue())))
     assert thumb.format == "JPEG" and thumb.size == (400, 250)
-    assert all(abs(a - b) < 8 for a, b in zip(thumb.getpixel((200, 125)), (10, 200, 30)))
+    assert close(thumb.getpixel((200, 5)), (10, 200, 30))
+    assert close(thumb.getpixel((200, 245)), (10, 200, 30))  # no red: only the top was kept
+
+
+def test_viewport_screenshot_with_alpha_makes_a_whole_thumbnail():
+    out = io.BytesIO()
+    Image.new("RGBA", (1280, 800), (30, 60, 220, 255)).save(out, "PNG")
+    thumb = Image.open(io.BytesIO(make_thumbnail(out.getvalue())))
+    assert thumb.mode == "RGB" and thumb.size == (400, 250)
+    assert close(thumb.getpixel((399, 249)), (30, 60, 220))
 
 
 @pytest.mark.parametrize("size", [(60_000, 60_000), (200_000, 1_000)])
