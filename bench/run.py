@@ -9,6 +9,7 @@ gunicorn and the two Celery workers exactly as the Procfile starts them, the bas
 loops) and stops every one of them at the end, on Ctrl-C or on error too.
 """
 import argparse
+import html
 import http.client
 import json
 import os
@@ -150,9 +151,13 @@ class Sampler(threading.Thread):
                 "peak_procs": self.peak_procs}
 
 
+POLL_URL = re.compile(r'hx-get="([^"]*since=[^"]*)"')
+
+
 class WebProbe(threading.Thread):
     """One person watching the bundle page: GETs it every interval, alternating the full
-    page (first load) and the htmx fragment the page polls every second."""
+    page (first load) and the htmx poll the page makes (the status and the cards changed
+    since the previous poll, at the address the previous response gave)."""
 
     def __init__(self, port, path, interval=0.5, limit=4000):
         super().__init__(daemon=True)
@@ -162,14 +167,18 @@ class WebProbe(threading.Thread):
         self._halt = threading.Event()
 
     def run(self):
-        n = 0
+        n, poll = 0, None
         while not self._halt.is_set() and n < self.limit:
             kind = "full" if n % 2 == 0 else "htmx"
             headers = {"HX-Request": "true"} if kind == "htmx" else {}
+            # the fragment is what the page polls: the address the last response gave
+            path = poll if kind == "htmx" and poll else self.path
             try:
-                status, _, ms = http_request(self.port, "GET", self.path, headers=headers)
+                status, body, ms = http_request(self.port, "GET", path, headers=headers)
                 if status == 200:
                     self.samples[kind].append(ms)
+                    found = POLL_URL.search(body.decode("utf-8", "replace"))
+                    poll = html.unescape(found.group(1)) if found else None
                 else:
                     self.errors += 1
             except OSError:
@@ -726,7 +735,7 @@ class Profile:
         ("Chromium start (recycle)", ("Browser.__init__",)),
         ("Chromium quit (recycle)", ("Browser.quit",)),
         ("Browser.capture: navigations (driver.get)", ("WebDriver.get (",)),
-        ("Browser.capture: screenshot (PNG)", ("get_screenshot_as_png",)),
+        ("Browser.capture: screenshot (PNG)", ("get_screenshot_as_png", "_screenshot")),
         ("Browser.capture: network log + frame tree", ("get_log", "_main_document")),
         ("Browser.capture: other WebDriver calls", ("Browser.capture",)),
         ("make_thumbnail (Pillow)", ("make_thumbnail",)),

@@ -1,8 +1,9 @@
 """Rows that hold the truth about bundles and shots."""
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -47,6 +48,19 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
+@dataclass(frozen=True)
+class Progress:
+    counts: dict  # shots per state, every state present
+
+    @property
+    def total(self):
+        return sum(self.counts.values())
+
+    @property
+    def settled(self):
+        return sum(self.counts[state] for state in FINAL_SHOT_STATES)
+
+
 class Bundle(db.Model):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
@@ -75,6 +89,12 @@ class Bundle(db.Model):
 
     def settled_count(self):
         return sum(1 for shot in self.shots if shot.finished)
+
+    def progress(self):
+        """How many shots are in each state, counted by the database (no rows loaded)."""
+        rows = db.session.execute(select(Shot.state, func.count()).where(
+            Shot.bundle_id == self.id).group_by(Shot.state))
+        return Progress({**dict.fromkeys(SHOT_STATES, 0), **dict(rows.all())})
 
     def final_state(self):
         """The state the bundle ends in, judged from its shots."""
@@ -110,7 +130,11 @@ class Shot(db.Model):
     captured_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     capture_ms: Mapped[int | None]
+    # Set on every change: the bundle page polls for the cards changed since its last look.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     bundle: Mapped[Bundle] = relationship(back_populates="shots")
+
+    __table_args__ = (db.Index("ix_shot_bundle_id_updated_at", "bundle_id", "updated_at"),)
 
     @property
     def finished(self):

@@ -1,4 +1,6 @@
 """Migrations on a database that already has rows, as a user's upgrade meets it."""
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
@@ -20,6 +22,8 @@ def test_upgrade_and_downgrade_keep_existing_rows(tmp_path, test_env):
         upgrade()
         row = db.session.execute(text("SELECT id, state, owner_id, cancelled_at FROM bundle"))
         assert row.all() == [("b1", "done", None, None)]
+        stamped = db.session.execute(text("SELECT updated_at FROM shot")).scalar()
+        assert stamped.startswith("2026-01-01")  # the last change known: when it was queued
         assert db.session.execute(text("SELECT bundle_id FROM shot")).scalar() == "b1"
         assert db.session.execute(text("PRAGMA foreign_key_check")).all() == []
 
@@ -27,3 +31,14 @@ def test_upgrade_and_downgrade_keep_existing_rows(tmp_path, test_env):
         assert db.session.execute(text("SELECT id FROM bundle")).scalar() == "b1"
         db.session.remove()
         db.engine.dispose()
+
+
+def test_migrations_build_exactly_the_models(tmp_path, test_env):
+    """A model change without its migration (or the reverse) fails here, not in production."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'new.db'}"})
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        db.engine.dispose()
+    assert differences == []

@@ -1,8 +1,12 @@
 """The paste form and pages through the Flask test client: messages by the field, nothing half-saved."""
 import re
+from datetime import timedelta
+from html import unescape as html_unescape
 
 import pytest
 
+from shootflow.extensions import db
+from shootflow.models import Bundle, Shot, utcnow
 from tests.helpers import row_counts, wait_finished
 
 
@@ -54,6 +58,45 @@ def test_htmx_request_gets_only_the_partial(ctx, client, form, pages):
     partial = client.get(location, headers={"HX-Request": "true"}).get_data(True)
     assert partial.lstrip().startswith('<section id="bundle"')
     assert "<html" not in partial
+
+
+def _poll_url(html):
+    """The address the bundle page polls next, as htmx would read it."""
+    return html_unescape(re.search(r'hx-get="([^"]+since=[^"]+)"', html).group(1))
+
+
+def test_poll_sends_only_the_cards_changed_since_the_last_one(ctx, client, form, pages):
+    location = form("/bundles", {"urls": f"{pages.url(n=1)}\n{pages.url(n=2)}"}).headers["Location"]
+    bundle = db.session.get(Bundle, location.rsplit("/", 1)[1])
+    first, second = bundle.shots
+    # Both cards were last changed an hour ago, long before the page was first shown.
+    db.session.execute(db.update(Shot).where(Shot.bundle_id == bundle.id).values(
+        updated_at=utcnow() - timedelta(hours=1)))
+    db.session.commit()
+    poll = _poll_url(client.get(location).get_data(True))
+
+    quiet = client.get(poll, headers={"HX-Request": "true"}).get_data(True)
+    assert quiet.lstrip().startswith('<div id="bundle-status"')
+    assert "0 of 2 finished" in quiet and 'class="card' not in quiet
+
+    second.state, second.error = "failed", "made to fail by the test"
+    db.session.commit()  # stamps updated_at, as every worker's change does
+    changed = client.get(poll, headers={"HX-Request": "true"}).get_data(True)
+    assert "1 of 2 finished" in changed
+    assert re.findall(r'<li class="card[^>]*id="shot-(\w+)"[^>]*hx-swap-oob="true"', changed) \
+        == [second.id]
+    assert "made to fail by the test" in changed and first.id not in changed
+    assert 'hx-trigger="every 500ms"' in changed  # still running: the next poll comes
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-13-01T00:00:00", ""])
+def test_poll_with_a_bad_since_is_refused(ctx, client, form, pages, since):
+    location = form("/bundles", {"urls": pages.url()}).headers["Location"]
+    before = row_counts()
+    response = client.get(f"{location}?since={since}", headers={"HX-Request": "true"})
+    assert response.status_code == 400
+    assert "since must be a UTC time" in response.get_data(True)
+    assert row_counts() == before
 
 
 def test_unknown_pages_are_404(client):

@@ -28,14 +28,15 @@ def test_paste_three_urls_and_watch_them_fill_in(worker, live_server, pages, per
     person.find_element(By.ID, "urls").send_keys(f"{red}\n{green}\nnope.invalid\n")
     person.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
-    # htmx swaps the section every second, so an element found a moment ago may be gone
+    # htmx swaps the status and changed cards every 500 ms: an element found a moment
+    # ago may be gone
     wait = WebDriverWait(person, 90, poll_frequency=0.2,
                          ignored_exceptions=[StaleElementReferenceException])
     wait.until(EC.presence_of_element_located((By.ID, "bundle")))
     bundle_url = person.current_url
     assert "/bundles/" in bundle_url
     person.execute_script("window.sameDocument = true;")
-    wait.until(lambda d: d.find_element(By.ID, "bundle").get_attribute("data-state")
+    wait.until(lambda d: d.find_element(By.ID, "bundle-status").get_attribute("data-state")
                not in ("queued", "running"))
     assert person.find_element(By.ID, "bundle-state").text.lower() == "partial"
 
@@ -47,8 +48,8 @@ def test_paste_three_urls_and_watch_them_fill_in(worker, live_server, pages, per
     assert errors == ["could not resolve host nope.invalid"]
     assert person.find_element(By.ID, "progress-count").text == "3 of 3 finished"
     assert person.execute_script("return window.sameDocument === true")
-    section = person.find_element(By.ID, "bundle")
-    assert section.get_attribute("hx-trigger") is None  # finished: no more polling
+    status = person.find_element(By.ID, "bundle-status")
+    assert status.get_attribute("hx-trigger") is None  # finished: no more polling
 
     person.find_elements(By.CSS_SELECTOR, ".card a.thumb")[1].click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "img.full")))
@@ -70,7 +71,7 @@ def test_cancel_from_the_bundle_page(worker, live_server, pages, person):
     person.execute_script("window.sameDocument = true;")
     # the button is swapped every 500 ms: find and click it in one retried step
     wait.until(lambda d: d.find_element(By.ID, "cancel-bundle").click() or True)
-    wait.until(lambda d: d.find_element(By.ID, "bundle").get_attribute("data-state")
+    wait.until(lambda d: d.find_element(By.ID, "bundle-status").get_attribute("data-state")
                == "cancelled")
     states = [c.get_attribute("data-state") for c in person.find_elements(By.CSS_SELECTOR, ".card")]
     assert states == ["cancelled"] * 3

@@ -1,8 +1,10 @@
 """Pages for people: the paste form, a bundle filling in, one shot in full."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from datetime import datetime, timedelta, timezone
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from ..extensions import db, htmx
-from ..models import Bundle, Shot
+from ..models import Bundle, Shot, utcnow
 from ..urls import URLError
 from .access import owned, owner_id, visible_or_404
 from .controls import Conflict, cancel_bundle, cancel_shot, retry_failed
@@ -10,6 +12,7 @@ from .submission import BrokerUnavailable, RateLimited, submit_bundle
 
 bp = Blueprint("pages", __name__)
 RECENT_BUNDLES = 20
+POLL_OVERLAP = timedelta(seconds=10)
 
 
 def _home(urls_text="", error=None, status=200):
@@ -38,11 +41,33 @@ def create():
     return redirect(url_for("pages.bundle", bundle_id=bundle.id), 303)
 
 
+def _show(bundle, template, **context):
+    """Render the bundle with its progress and the address of its next poll."""
+    # The next poll asks for every card changed since a little before now: a change
+    # committed late, or stamped by a machine whose clock is a little behind, still arrives.
+    poll_since = (utcnow() - POLL_OVERLAP).isoformat(timespec="microseconds")
+    return render_template(template, bundle=bundle, progress=bundle.progress(),
+                           poll_since=poll_since, **context)
+
+
 @bp.get("/bundles/<bundle_id>")
 def bundle(bundle_id):
     bundle = visible_or_404(Bundle, bundle_id)
-    template = "_bundle.html" if htmx else "bundle.html"
-    return render_template(template, bundle=bundle)
+    if not htmx:
+        return _show(bundle, "bundle.html")
+    since = request.args.get("since")
+    if since is None:
+        return _show(bundle, "_bundle.html")
+    try:
+        since = datetime.fromisoformat(since)
+    except ValueError:
+        return Response("since must be a UTC time such as 2026-01-31T12:00:00.000000.\n",
+                        400, mimetype="text/plain")
+    if since.tzinfo is not None:
+        since = since.astimezone(timezone.utc).replace(tzinfo=None)
+    changed = db.session.scalars(db.select(Shot).where(
+        Shot.bundle_id == bundle.id, Shot.updated_at >= since).order_by(Shot.position)).all()
+    return _show(bundle, "_bundle_poll.html", changed=changed)
 
 
 def _act(bundle, action, row):
@@ -52,7 +77,7 @@ def _act(bundle, action, row):
     except (Conflict, BrokerUnavailable) as exc:
         flash(str(exc))
     if htmx:
-        return render_template("_bundle.html", bundle=bundle)
+        return _show(bundle, "_bundle.html")
     return redirect(url_for("pages.bundle", bundle_id=bundle.id), 303)
 
 
