@@ -106,9 +106,12 @@ class Sampler(threading.Thread):
     helpers) does not take its earlier CPU out of the sum, as reaped-children counters
     would."""
 
-    def __init__(self, cpu_roots, mem_roots, interval=0.5, limit=14400, pss_every=20):
+    def __init__(self, cpu_roots, mem_roots, interval=0.5, limit=14400, pss_every=20,
+                 names=None):
         super().__init__(daemon=True)
         self.cpu_roots, self.mem_roots = cpu_roots, mem_roots
+        self.names = names  # callable: {root pid: name}, to split the CPU by part
+        self.part = {}
         self.interval, self.limit = interval, limit
         self.pss_every = pss_every
         self.peak_rss = self.peak_pss = 0
@@ -126,6 +129,8 @@ class Sampler(threading.Thread):
                 if key not in self.first:  # born during the window: all of it counts
                     self.first[key] = snap[pid][1] if self.samples == 0 else 0.0
                 self.last[key] = snap[pid][1]
+                if self.names is not None and key not in self.part:
+                    self.part[key] = self._part(pid, snap)
             pids = tree(self.mem_roots(), snap)
             self.peak_rss = max(self.peak_rss, sum(snap[p][2] for p in pids))
             if self.samples % self.pss_every == 0:  # smaps costs ~10 ms per Chromium process
@@ -133,8 +138,26 @@ class Sampler(threading.Thread):
             self.peak_procs = max(self.peak_procs, len(pids))
             self.samples += 1
 
+    def _part(self, pid, snap):
+        """Chromium (and ChromeDriver) wherever it runs, else the root it runs under."""
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("chrom"):
+                return "Chromium + ChromeDriver"
+        except OSError:
+            pass
+        names = self.names()
+        while pid in snap and pid not in names:
+            pid = snap[pid][0]
+        return names.get(pid, "other")
+
     def cpu(self):
         return sum(self.last[k] - self.first[k] for k in self.last)
+
+    def cpu_by_part(self):
+        parts = Counter()
+        for key in self.last:
+            parts[self.part.get(key, "other")] += self.last[key] - self.first[key]
+        return dict(parts)
 
     def run(self):
         for _ in range(self.limit):
@@ -343,6 +366,12 @@ class Stack:
     def worker_roots(self):
         return self.roots(("capture", "images"))
 
+    def root_names(self):
+        names = {"capture": "capture worker (Celery)", "images": "images worker (Celery)",
+                 "web": "web (gunicorn)", "redis": "redis-server", "pages_proc": "page server"}
+        return {getattr(self, attr).pid: name for attr, name in names.items()
+                if getattr(self, attr) is not None}
+
     def post_bundle(self, urls):
         status, body, ms = http_request(self.web_port, "POST", "/api/v1/bundles",
                                         json.dumps({"urls": urls}),
@@ -371,7 +400,7 @@ def run_bundle(stack, urls, report, label, probe=True, timeout=None, profile=Non
     n = len(urls)
     timeout = timeout or max(120, n * 6)
     # CPU: every process of the stack; memory: the workers and their browsers
-    sampler = Sampler(stack.roots, stack.worker_roots)
+    sampler = Sampler(stack.roots, stack.worker_roots, names=stack.root_names)
     busy0, own0 = machine_busy_seconds(), sum(os.times()[:2])
     sampler.sample()
     sampler.start()
@@ -420,6 +449,7 @@ def run_bundle(stack, urls, report, label, probe=True, timeout=None, profile=Non
         "label": label, "mode": "stack", "n": n, "bundle": bundle_id, "state": row["state"],
         "wall": wall, "pps": n / wall, "post_ms": post_ms, "seen_lag": t_seen - finished,
         "cpu_per_page": cpu / n, "others_cores": max(0.0, (busy - cpu - own) / wall),
+        "cpu_by_part": {part: seconds / n for part, seconds in sampler.cpu_by_part().items()},
         "capture_slot_use": capture_busy / (2 * wall), "memory": memory, "web": web_stats,
         "check": check, "phases": {k: v for k, v in phases.items() if k != "per_shot"},
     }
@@ -508,7 +538,10 @@ def run_baseline(procs, stack, mode, urls, report, label, workers=2):
 
         wait_for(ready, 180, 0.1, f"{label} processes to start their browsers")
         sampler = Sampler(lambda: [c.pid for c in children] + base_roots,
-                          lambda: [c.pid for c in children])
+                          lambda: [c.pid for c in children],
+                          names=lambda: {**stack.root_names(),
+                                         **{c.pid: "capture processes (Python)"
+                                            for c in children}})
         r.rpush(f"{key}:work", *urls)
         busy0, own0 = machine_busy_seconds(), sum(os.times()[:2])
         sampler.sample()
@@ -557,6 +590,8 @@ def run_baseline(procs, stack, mode, urls, report, label, workers=2):
     report.log(f"{label}: {done} pages in {wall:.1f} s = {done / wall:.2f} pages/s, {summary}")
     return {"label": label, "mode": mode, "n": len(urls), "wall": wall, "pps": done / wall,
             "cpu_per_page": cpu / max(done, 1),
+            "cpu_by_part": {part: seconds / max(done, 1)
+                            for part, seconds in sampler.cpu_by_part().items()},
             "others_cores": max(0.0, (busy - cpu - own) / wall), "memory": memory,
             "capture_p50_ms": pct([rec["ms"] for rec in records], 50),
             "check": {"ok": ok, "summary": summary}}
@@ -903,6 +938,8 @@ NAMES = {"stack": "shootflow, whole stack (API → chord → capture → thumbna
          "bare-noguard": "(a) bare loop with the egress guard (proxy) off",
          "engine": "product engine alone (BrowserSession.capture, no queue)",
          "naive": "(b) new driver per capture"}
+SHORT_NAMES = {"stack": "whole stack", "bare": "(a) bare loop", "bare-noguard": "(a) no guard",
+               "engine": "engine alone", "naive": "(b) driver per capture"}
 
 
 def sections(args, report, procs, stack):
@@ -950,6 +987,16 @@ def sections(args, report, procs, stack):
                  "redis, page server); others' load is the CPU that processes outside the "
                  "bench used meanwhile, in cores (the machine was shared).")
         stack_runs = runs["stack"]
+        def part_cpu(m, part):
+            return median([r.get("cpu_by_part", {}).get(part, 0.0) for r in runs[m]])
+        parts = sorted({part for m in modes for r in runs[m] for part in r.get("cpu_by_part", {})},
+                       key=lambda part: -part_cpu("stack", part))
+        report.table(
+            "CPU s per page by part (median of the rounds)",
+            ["part", *[SHORT_NAMES[m] for m in modes]],
+            [[part, *[part_cpu(m, part) for m in modes]] for part in parts],
+            note="Chromium + ChromeDriver counts every browser process wherever it runs; "
+                 "each other part is a process of the design with the children it starts.")
         results["throughput"] = runs
 
     # 2. latency
