@@ -61,18 +61,31 @@ def test_htmx_request_gets_only_the_partial(ctx, client, form, pages):
 
 
 def _poll_url(html):
-    """The address the bundle page polls next, as htmx would read it."""
-    return html_unescape(re.search(r'hx-get="([^"]+since=[^"]+)"', html).group(1))
+    """The address the bundle page polls next, as htmx builds it (hx-get + hx-include)."""
+    url = html_unescape(re.search(r'hx-get="([^"]+since=[^"]+)"', html).group(1))
+    upto = re.search(r'id="cards-upto" name="upto" value="(-?\d+)"', html).group(1)
+    return f"{url}&upto={upto}"
 
 
-def test_poll_sends_only_the_cards_changed_since_the_last_one(ctx, client, form, pages):
-    location = form("/bundles", {"urls": f"{pages.url(n=1)}\n{pages.url(n=2)}"}).headers["Location"]
+def _card_ids(html, oob=False):
+    marker = r'[^>]*hx-swap-oob="true"' if oob else ""
+    return re.findall(r'<li class="card[^>]*id="shot-(\w+)"' + marker, html)
+
+
+def _bundle_of(client, form, pages, n):
+    location = form("/bundles", {"urls": "\n".join(pages.url(n=i) for i in range(n))}) \
+        .headers["Location"]
     bundle = db.session.get(Bundle, location.rsplit("/", 1)[1])
-    first, second = bundle.shots
-    # Both cards were last changed an hour ago, long before the page was first shown.
+    # Every card was last changed an hour ago, long before the page is first shown.
     db.session.execute(db.update(Shot).where(Shot.bundle_id == bundle.id).values(
         updated_at=utcnow() - timedelta(hours=1)))
     db.session.commit()
+    return location, bundle
+
+
+def test_poll_sends_only_the_cards_changed_since_the_last_one(ctx, client, form, pages):
+    location, bundle = _bundle_of(client, form, pages, 2)
+    first, second = bundle.shots
     poll = _poll_url(client.get(location).get_data(True))
 
     quiet = client.get(poll, headers={"HX-Request": "true"}).get_data(True)
@@ -83,20 +96,74 @@ def test_poll_sends_only_the_cards_changed_since_the_last_one(ctx, client, form,
     db.session.commit()  # stamps updated_at, as every worker's change does
     changed = client.get(poll, headers={"HX-Request": "true"}).get_data(True)
     assert "1 of 2 finished" in changed
-    assert re.findall(r'<li class="card[^>]*id="shot-(\w+)"[^>]*hx-swap-oob="true"', changed) \
-        == [second.id]
+    assert _card_ids(changed, oob=True) == [second.id]
     assert "made to fail by the test" in changed and first.id not in changed
     assert 'hx-trigger="every 500ms"' in changed  # still running: the next poll comes
 
 
-@pytest.mark.parametrize("since", ["yesterday", "2026-13-01T00:00:00", ""])
-def test_poll_with_a_bad_since_is_refused(ctx, client, form, pages, since):
+def test_the_poll_that_finds_the_bundle_finished_sends_every_card_shown(
+        ctx, client, form, pages):
+    location, bundle = _bundle_of(client, form, pages, 2)
+    poll = _poll_url(client.get(location).get_data(True))
+    bundle.state = "cancelled"
+    db.session.commit()
+
+    last = client.get(poll, headers={"HX-Request": "true"}).get_data(True)
+    assert _card_ids(last, oob=True) == [shot.id for shot in bundle.shots]
+    assert "every 500ms" not in last  # finished: the polling stops
+
+
+def test_long_bundle_shows_the_first_cards_and_loads_the_rest_on_scroll(
+        ctx, client, form, pages, monkeypatch):
+    monkeypatch.setattr("shootflow.web.pages.CARDS_PER_LOAD", 2)
+    location, bundle = _bundle_of(client, form, pages, 5)
+    ids = [shot.id for shot in bundle.shots]
+    page = client.get(location).get_data(True)
+    assert _card_ids(page) == ids[:2]
+    assert 'id="cards-upto" name="upto" value="1"' in page
+    more = html_unescape(re.search(r'hx-get="([^"]+/cards\?after=1)"', page).group(1))
+    assert 'hx-trigger="revealed"' in page and "Show all 5 shots" in page
+
+    chunk = client.get(more, headers={"HX-Request": "true"}).get_data(True)
+    assert _card_ids(chunk) == ids[2:4]
+    assert 'id="cards-upto" name="upto" value="3" hx-swap-oob="true"' in chunk
+    last = client.get(html_unescape(re.search(r'hx-get="([^"]+/cards\?after=3)"', chunk)
+                                    .group(1)), headers={"HX-Request": "true"}).get_data(True)
+    assert _card_ids(last) == ids[4:] and "/cards?after" not in last
+
+    # Polls ask only for cards on the page: a change further down is not sent.
+    for shot in bundle.shots:
+        shot.error = "changed"
+    db.session.commit()
+    poll = _poll_url(page)
+    assert _card_ids(client.get(poll, headers={"HX-Request": "true"}).get_data(True),
+                     oob=True) == ids[:2]
+    # Without JavaScript the link shows every card.
+    assert _card_ids(client.get(f"{location}?all=1").get_data(True)) == ids
+
+
+@pytest.mark.parametrize("query, message", [
+    ("since=yesterday", "since must be a UTC time"),
+    ("since=2026-13-01T00:00:00", "since must be a UTC time"),
+    ("since=", "since must be a UTC time"),
+    ("since=2026-01-01T00:00:00&upto=ten", "upto must be a whole number of -1 or more."),
+    ("since=2026-01-01T00:00:00&upto=-2", "upto must be a whole number of -1 or more."),
+])
+def test_poll_with_bad_values_is_refused(ctx, client, form, pages, query, message):
     location = form("/bundles", {"urls": pages.url()}).headers["Location"]
     before = row_counts()
-    response = client.get(f"{location}?since={since}", headers={"HX-Request": "true"})
+    response = client.get(f"{location}?{query}", headers={"HX-Request": "true"})
     assert response.status_code == 400
-    assert "since must be a UTC time" in response.get_data(True)
+    assert message in response.get_data(True)
     assert row_counts() == before
+
+
+@pytest.mark.parametrize("after", ["", "x", "-5", "1.5"])
+def test_loading_more_cards_with_a_bad_position_is_refused(ctx, client, form, pages, after):
+    location = form("/bundles", {"urls": pages.url()}).headers["Location"]
+    response = client.get(f"{location}/cards?after={after}", headers={"HX-Request": "true"})
+    assert response.status_code == 400
+    assert "after must be a whole number of -1 or more." in response.get_data(True)
 
 
 def test_unknown_pages_are_404(client):

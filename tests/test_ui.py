@@ -77,3 +77,34 @@ def test_cancel_from_the_bundle_page(worker, live_server, pages, person):
     assert states == ["cancelled"] * 3
     assert person.find_elements(By.ID, "cancel-bundle") == []
     assert person.execute_script("return window.sameDocument === true")
+
+
+def test_long_bundle_loads_cards_on_scroll_and_keeps_them_live(
+        worker, live_server, pages, person, monkeypatch):
+    """Cards loaded by scrolling are polled too; cancelling one leaves the list in place."""
+    monkeypatch.setattr("shootflow.web.pages.CARDS_PER_LOAD", 2)  # the live server's thread
+    person.get(live_server.url + "/")
+    urls = [pages.url("/slow", seconds=2, scroll=n) for n in range(5)]
+    person.find_element(By.ID, "urls").send_keys("\n".join(urls))
+    person.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait = WebDriverWait(person, 60, poll_frequency=0.2,
+                         ignored_exceptions=[StaleElementReferenceException])
+    wait.until(EC.presence_of_element_located((By.ID, "bundle")))
+    person.execute_script("window.sameDocument = true;")
+
+    def all_cards_loaded(driver):
+        driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        return len(driver.find_elements(By.CSS_SELECTOR, ".card")) == 5
+    wait.until(all_cards_loaded)
+    assert person.find_element(By.ID, "cards-upto").get_attribute("value") == "4"
+    # The last shot waits behind the first four (two captures at a time, 2 s each).
+    last = person.find_elements(By.CSS_SELECTOR, ".card")[4]
+    assert last.get_attribute("data-state") == "queued"
+    last.find_element(By.CSS_SELECTOR, "button.link").click()
+
+    wait.until(lambda d: d.find_element(By.ID, "bundle-status").get_attribute("data-state")
+               not in ("queued", "running"))
+    states = [c.get_attribute("data-state") for c in person.find_elements(By.CSS_SELECTOR, ".card")]
+    assert states == ["done"] * 4 + ["cancelled"]  # scrolled-in cards were kept live by the polls
+    assert len(person.find_elements(By.CSS_SELECTOR, ".card img")) == 4
+    assert person.execute_script("return window.sameDocument === true")

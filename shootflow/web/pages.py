@@ -12,7 +12,14 @@ from .submission import BrokerUnavailable, RateLimited, submit_bundle
 
 bp = Blueprint("pages", __name__)
 RECENT_BUNDLES = 20
-POLL_OVERLAP = timedelta(seconds=10)
+POLL_OVERLAP = timedelta(seconds=3)
+# A long bundle shows this many cards first and loads more as the person scrolls, so the
+# page and its polls cost the same for 10 shots or 10,000.
+CARDS_PER_LOAD = 50
+
+
+class BadQuery(ValueError):
+    """A bundle page address with a query value it cannot use; nothing is written."""
 
 
 def _home(urls_text="", error=None, status=200):
@@ -43,31 +50,86 @@ def create():
 
 def _show(bundle, template, **context):
     """Render the bundle with its progress and the address of its next poll."""
-    # The next poll asks for every card changed since a little before now: a change
-    # committed late, or stamped by a machine whose clock is a little behind, still arrives.
+    # The next poll asks for every card changed since a little before now, so a change
+    # committed late, or stamped by a machine whose clock is a little behind, still
+    # arrives; the poll that finds the bundle finished sends every card shown once more.
     poll_since = (utcnow() - POLL_OVERLAP).isoformat(timespec="microseconds")
     return render_template(template, bundle=bundle, progress=bundle.progress(),
                            poll_since=poll_since, **context)
 
 
-@bp.get("/bundles/<bundle_id>")
-def bundle(bundle_id):
-    bundle = visible_or_404(Bundle, bundle_id)
-    if not htmx:
-        return _show(bundle, "bundle.html")
-    since = request.args.get("since")
-    if since is None:
-        return _show(bundle, "_bundle.html")
+def _cards(bundle, after=-1, everything=False):
+    """The cards after a position, and the position to load more after (None: no more)."""
+    query = db.select(Shot).where(Shot.bundle_id == bundle.id, Shot.position > after)
+    query = query.order_by(Shot.position)
+    if everything:
+        return db.session.scalars(query).all(), None
+    cards = db.session.scalars(query.limit(CARDS_PER_LOAD + 1)).all()
+    more = len(cards) > CARDS_PER_LOAD
+    cards = cards[:CARDS_PER_LOAD]
+    return cards, (cards[-1].position if more else None)
+
+
+def _show_section(bundle, template="_bundle.html", all_cards=False):
+    cards, more_after = _cards(bundle, everything=all_cards)
+    upto = cards[-1].position if cards else -1
+    return _show(bundle, template, cards=cards, more_after=more_after, upto=upto)
+
+
+def _position(name, default=None):
+    """A card position from the query string: a whole number, -1 for before the first."""
+    value = request.args.get(name)
+    if value is None and default is not None:
+        return default
     try:
-        since = datetime.fromisoformat(since)
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < -1:
+        raise BadQuery(f"{name} must be a whole number of -1 or more.")
+    return number
+
+
+def _since():
+    try:
+        since = datetime.fromisoformat(request.args.get("since", ""))
     except ValueError:
-        return Response("since must be a UTC time such as 2026-01-31T12:00:00.000000.\n",
-                        400, mimetype="text/plain")
+        raise BadQuery("since must be a UTC time such as 2026-01-31T12:00:00.000000.") \
+            from None
     if since.tzinfo is not None:
         since = since.astimezone(timezone.utc).replace(tzinfo=None)
-    changed = db.session.scalars(db.select(Shot).where(
-        Shot.bundle_id == bundle.id, Shot.updated_at >= since).order_by(Shot.position)).all()
+    return since
+
+
+@bp.errorhandler(BadQuery)
+def bad_query(exc):
+    return Response(f"{exc}\n", 400, mimetype="text/plain")
+
+
+@bp.get("/bundles/<bundle_id>")
+def bundle(bundle_id):
+    """The bundle page; for htmx, its section, or (with since) what its poll needs."""
+    bundle = visible_or_404(Bundle, bundle_id)
+    if not htmx:
+        return _show_section(bundle, "bundle.html", all_cards="all" in request.args)
+    if "since" not in request.args:
+        return _show_section(bundle)
+    since, upto = _since(), _position("upto", default=CARDS_PER_LOAD - 1)  # as first shown
+    query = db.select(Shot).where(Shot.bundle_id == bundle.id, Shot.position <= upto)
+    if not bundle.finished:  # the last poll sends every card shown, whatever the clocks said
+        query = query.where(Shot.updated_at >= since)
+    changed = db.session.scalars(query.order_by(Shot.position)).all()
     return _show(bundle, "_bundle_poll.html", changed=changed)
+
+
+@bp.get("/bundles/<bundle_id>/cards")
+def cards(bundle_id):
+    """The next cards of a long bundle, loaded as the person scrolls to them."""
+    bundle = visible_or_404(Bundle, bundle_id)
+    cards, more_after = _cards(bundle, _position("after"))
+    upto = cards[-1].position if cards else _position("after")
+    return render_template("_cards_more.html", bundle=bundle, cards=cards,
+                           more_after=more_after, upto=upto, progress=bundle.progress())
 
 
 def _act(bundle, action, row):
@@ -77,7 +139,7 @@ def _act(bundle, action, row):
     except (Conflict, BrokerUnavailable) as exc:
         flash(str(exc))
     if htmx:
-        return _show(bundle, "_bundle.html")
+        return _show_section(bundle)
     return redirect(url_for("pages.bundle", bundle_id=bundle.id), 303)
 
 
@@ -95,8 +157,15 @@ def retry(bundle_id):
 
 @bp.post("/shots/<shot_id>/cancel")
 def cancel_one(shot_id):
+    """Cancel one shot; for htmx, that card and the status again (the list stays put)."""
     shot = visible_or_404(Shot, shot_id)
-    return _act(shot.bundle, cancel_shot, shot)
+    if not htmx:
+        return _act(shot.bundle, cancel_shot, shot)
+    try:
+        cancel_shot(shot)
+    except (Conflict, BrokerUnavailable) as exc:
+        flash(str(exc))
+    return _show(shot.bundle, "_card_cancelled.html", shot=shot)
 
 
 @bp.get("/shots/<shot_id>")
