@@ -125,7 +125,7 @@ def loop(args, r, out_dir):
     finally:
         if browser is not None:
             browser.quit()
-        session.close()
+        session.shutdown()
 
 
 def timed_driver(driver, add):

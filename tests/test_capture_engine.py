@@ -1,6 +1,8 @@
 """The capture engine alone: a real Chromium, pages served on 127.0.0.1, no Celery."""
 import io
+from pathlib import Path
 
+import psutil
 import pytest
 from PIL import Image
 
@@ -68,21 +70,34 @@ def test_page_that_never_finishes_times_out_and_asks_for_a_new_browser(pages):
         assert session.capture(pages.url(title="After")).title == "After"
         assert session.started == 2
     finally:
-        session.close()
+        session.shutdown()
 
 
-def test_session_reuses_one_browser_then_recycles(pages):
+def _disk_cache_dirs(browser):
+    """The --disk-cache-dir of every Chromium process under this browser's ChromeDriver."""
+    found = set()
+    for proc in psutil.Process(browser.pid).children(recursive=True):
+        found.update(arg.split("=", 1)[1] for arg in proc.cmdline()
+                     if arg.startswith("--disk-cache-dir="))
+    return found
+
+
+def test_session_reuses_one_browser_then_recycles_with_the_same_cache(pages):
     session = BrowserSession(BrowserOptions(allowed_networks=LOCAL), max_captures=3)
     try:
         first_pid = session.browser.pid
+        cache = _disk_cache_dirs(session.browser)
         for n in range(3):
             assert session.capture(pages.url(title=f"p{n}")).title == f"p{n}"
         assert session.started == 1
         session.capture(pages.url(title="p3"))
         assert session.started == 2
         assert session.browser.pid != first_pid
+        assert len(cache) == 1 and _disk_cache_dirs(session.browser) == cache
+        assert Path(next(iter(cache))).is_dir()
     finally:
-        session.close()
+        session.shutdown()
+    assert not Path(next(iter(cache))).exists()  # the process is done with it
 
 
 @pytest.mark.parametrize("script", ["alert('hello')", "confirm('sure?')", "prompt('name?')",

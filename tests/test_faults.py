@@ -52,7 +52,7 @@ def test_capture_process_killed_mid_capture_is_captured_again_once(
 def session():
     session = BrowserSession(BrowserOptions(page_load_timeout=3, egress_guard=False))
     yield session
-    session.close()
+    session.shutdown()
 
 
 def test_page_looping_javascript_times_out_and_the_next_capture_works(session, pages):

@@ -72,6 +72,9 @@ class BrowserOptions:
     # Send every request through the egress guard. Only measurements and the tests that
     # prove the guard turn it off.
     egress_guard: bool = True
+    # Chromium's disk cache folder (None: inside the browser's own profile). A session hands
+    # the same folder to each browser it starts, so a recycled browser starts warm.
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class Browser:
         chrome = webdriver.ChromeOptions()
         chrome.binary_location = options.chromium_path
         width, height = options.viewport
+        if options.cache_dir:
+            flags.append(f"--disk-cache-dir={options.cache_dir}")
         for flag in (*flags, f"--window-size={width},{height}",
                      f"--user-data-dir={self._profile}"):
             chrome.add_argument(flag)

@@ -8,7 +8,8 @@ import psutil
 
 log = logging.getLogger(__name__)
 PROFILE_PREFIX = "shootflow-chromium-"
-_PROFILE = re.compile(r"--user-data-dir=(\S*/" + PROFILE_PREFIX + r"(\d+)-\S*)")
+# A browser's profile and disk cache folders, named after the process that owns them.
+_FOLDER = re.compile(r"--(?:user-data|disk-cache)-dir=(\S*/" + PROFILE_PREFIX + r"(\d+)-\S*)")
 
 
 def kill_tree(pid, timeout=5):
@@ -42,10 +43,10 @@ def reap_orphans():
             if name == "chromedriver" and proc.info["ppid"] == 1:
                 orphans.append(proc)
                 continue
-            match = _PROFILE.search(cmdline) if name in ("chromium", "chrome") else None
-            if match and not psutil.pid_exists(int(match.group(2))):
+            folders = _FOLDER.findall(cmdline) if name in ("chromium", "chrome") else []
+            if folders and not psutil.pid_exists(int(folders[0][1])):
                 orphans.append(proc)
-                profiles.add(match.group(1))
+                profiles.update(folder for folder, _ in folders)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     _kill(orphans, timeout=5)

@@ -1,9 +1,13 @@
 """A long-lived browser per process: started on first use, reused, recycled, replaced."""
+import dataclasses
 import logging
+import os
+import shutil
+import tempfile
 
 from .browser import Browser, BrowserOptions
 from .errors import BrowserError, PageError
-from .processes import kill_tree
+from .processes import PROFILE_PREFIX, kill_tree
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,12 @@ class BrowserSession:
     @property
     def browser(self):
         if self._browser is None:
+            if self.options.cache_dir is None:
+                # One disk cache for every browser of this session: a replacement starts
+                # with what its predecessor fetched (a cold cache made the first captures
+                # after a recycle several times slower).
+                self.options = dataclasses.replace(self.options, cache_dir=tempfile.mkdtemp(
+                    prefix=f"{PROFILE_PREFIX}{os.getpid()}-cache-"))
             self._browser = self._factory(self.options)
             self.started += 1
             self.captures = 0
@@ -53,6 +63,14 @@ class BrowserSession:
             kill_tree(browser.pid)
 
     def close(self):
+        """Quit the browser; the next capture starts a new one."""
         if self._browser is not None:
             browser, self._browser = self._browser, None
             browser.quit()
+
+    def shutdown(self):
+        """Quit the browser and remove the session's disk cache: the process is ending."""
+        self.close()
+        if self.options.cache_dir is not None:
+            shutil.rmtree(self.options.cache_dir, ignore_errors=True)
+            self.options = dataclasses.replace(self.options, cache_dir=None)

@@ -31,7 +31,7 @@ def browser_session():
 @worker_shutdown.connect
 def _quit_browser(**_):
     if _session is not None:
-        _session.close()
+        _session.shutdown()
 
 
 @worker_init.connect
