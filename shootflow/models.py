@@ -87,9 +87,6 @@ class Bundle(db.Model):
         """Every shot has reached a final state."""
         return all(shot.finished for shot in self.shots)
 
-    def settled_count(self):
-        return sum(1 for shot in self.shots if shot.finished)
-
     def progress(self):
         """How many shots are in each state, counted by the database (no rows loaded)."""
         rows = db.session.execute(select(Shot.state, func.count()).where(

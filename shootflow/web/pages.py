@@ -126,8 +126,9 @@ def bundle(bundle_id):
 def cards(bundle_id):
     """The next cards of a long bundle, loaded as the person scrolls to them."""
     bundle = visible_or_404(Bundle, bundle_id)
-    cards, more_after = _cards(bundle, _position("after"))
-    upto = cards[-1].position if cards else _position("after")
+    after = _position("after")
+    cards, more_after = _cards(bundle, after)
+    upto = cards[-1].position if cards else after
     return render_template("_cards_more.html", bundle=bundle, cards=cards,
                            more_after=more_after, upto=upto, progress=bundle.progress())
 
