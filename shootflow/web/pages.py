@@ -59,21 +59,21 @@ def _show(bundle, template, **context):
 
 
 def _cards(bundle, after=-1, everything=False):
-    """The cards after a position, and the position to load more after (None: no more)."""
+    """Template context for the cards after a position: the cards, the position to load
+    more after (None: no more), and the last position then on the page (upto)."""
     query = db.select(Shot).where(Shot.bundle_id == bundle.id, Shot.position > after)
     query = query.order_by(Shot.position)
-    if everything:
-        return db.session.scalars(query).all(), None
-    cards = db.session.scalars(query.limit(CARDS_PER_LOAD + 1)).all()
-    more = len(cards) > CARDS_PER_LOAD
-    cards = cards[:CARDS_PER_LOAD]
-    return cards, (cards[-1].position if more else None)
+    if not everything:
+        query = query.limit(CARDS_PER_LOAD + 1)
+    cards = db.session.scalars(query).all()
+    more = not everything and len(cards) > CARDS_PER_LOAD
+    cards = cards[:CARDS_PER_LOAD] if more else cards
+    return {"cards": cards, "more_after": cards[-1].position if more else None,
+            "upto": cards[-1].position if cards else after}
 
 
 def _show_section(bundle, template="_bundle.html", all_cards=False):
-    cards, more_after = _cards(bundle, everything=all_cards)
-    upto = cards[-1].position if cards else -1
-    return _show(bundle, template, cards=cards, more_after=more_after, upto=upto)
+    return _show(bundle, template, **_cards(bundle, everything=all_cards))
 
 
 def _position(name, default=None):
@@ -126,21 +126,18 @@ def bundle(bundle_id):
 def cards(bundle_id):
     """The next cards of a long bundle, loaded as the person scrolls to them."""
     bundle = visible_or_404(Bundle, bundle_id)
-    after = _position("after")
-    cards, more_after = _cards(bundle, after)
-    upto = cards[-1].position if cards else after
-    return render_template("_cards_more.html", bundle=bundle, cards=cards,
-                           more_after=more_after, upto=upto, progress=bundle.progress())
+    return render_template("_cards_more.html", bundle=bundle, progress=bundle.progress(),
+                           **_cards(bundle, _position("after")))
 
 
-def _act(bundle, action, row):
-    """Run a cancel/retry action, then show the bundle again (the partial for htmx)."""
+def _act(bundle, action, row, show_htmx=_show_section):
+    """Run a cancel/retry action, then show the bundle again (show_htmx(bundle) for htmx)."""
     try:
         action(row)
     except (Conflict, BrokerUnavailable) as exc:
         flash(str(exc))
     if htmx:
-        return _show_section(bundle)
+        return show_htmx(bundle)
     return redirect(url_for("pages.bundle", bundle_id=bundle.id), 303)
 
 
@@ -160,13 +157,8 @@ def retry(bundle_id):
 def cancel_one(shot_id):
     """Cancel one shot; for htmx, that card and the status again (the list stays put)."""
     shot = visible_or_404(Shot, shot_id)
-    if not htmx:
-        return _act(shot.bundle, cancel_shot, shot)
-    try:
-        cancel_shot(shot)
-    except (Conflict, BrokerUnavailable) as exc:
-        flash(str(exc))
-    return _show(shot.bundle, "_card_cancelled.html", shot=shot)
+    return _act(shot.bundle, cancel_shot, shot,
+                lambda bundle: _show(bundle, "_card_cancelled.html", shot=shot))
 
 
 @bp.get("/shots/<shot_id>")
