@@ -10,27 +10,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from shootflow.capture.processes import read, tree  # noqa: E402
 from tests.servers import CeleryWorker, PageServer, RedisServer, wait_for  # noqa: E402
 
 
 def tree_rss(pid):
     """Proportional set size (MiB) of a process and everything under it, and how many
     Chromium processes there are."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0, 0
     total, browsers = 0, 0
-    for proc in procs:
-        try:
-            total += proc.memory_full_info().pss  # shared pages counted once
-            browsers += proc.name() == "chromium"
-        except psutil.NoSuchProcess:
-            pass
+    for proc in tree(pid):
+        memory = read(proc, "memory_full_info")  # None for a zombie or a process now gone
+        if memory is not None:
+            total += memory.pss  # shared pages counted once
+            browsers += read(proc, "name") == "chromium"
     return total / 2**20, browsers
 
 

@@ -1,9 +1,10 @@
 """Which network addresses shootflow may fetch from: one rule for submit time and fetch time.
 
 Everything that is not a public unicast address is refused (loopback, private, link-local,
-CGNAT, multicast, reserved, unspecified, cloud metadata), unless it falls inside a network
-the deployment allows with SHOOTFLOW_ALLOWED_NETWORKS. IPv6 forms that carry an IPv4
-address (IPv4-mapped, NAT64, 6to4) are judged by the IPv4 address they lead to.
+CGNAT, multicast, reserved, unspecified, cloud metadata ...: the table in
+shootflow.special_addresses), unless it falls inside a network the deployment allows with
+SHOOTFLOW_ALLOWED_NETWORKS. IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64,
+6to4, Teredo) are judged by the IPv4 address they lead to.
 No Flask, no Celery: the web app, the capture engine and its proxy all use this module.
 """
 import ipaddress
@@ -14,16 +15,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-ENV_VAR = "SHOOTFLOW_ALLOWED_NETWORKS"
+from .special_addresses import address_text, carried_ipv4, kind_of
 
-CGNAT = ipaddress.ip_network("100.64.0.0/10")
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-METADATA = frozenset(map(ipaddress.ip_address, (
-    "169.254.169.254",  # AWS, GCP, Azure, DigitalOcean, OpenStack ...
-    "169.254.170.2",    # AWS ECS task metadata
-    "fd00:ec2::254",    # AWS IMDS over IPv6
-    "100.100.100.200",  # Alibaba Cloud
-)))
+ENV_VAR = "SHOOTFLOW_ALLOWED_NETWORKS"
 
 
 def parse_networks(text, name=ENV_VAR):
@@ -40,34 +34,6 @@ def parse_networks(text, name=ENV_VAR):
                 f"{name} must be comma-separated networks in CIDR form such as "
                 f"10.0.0.0/8 or fd00::/8; {item!r} is not one ({exc})") from None
     return tuple(networks)
-
-
-def _embedded_ipv4(ip):
-    """The IPv4 address an IPv6 address leads to (mapped, NAT64, 6to4), or None."""
-    if ip.version != 6:
-        return None
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip in NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour
-
-
-def _kind(ip):
-    """Why ip is not a public address ('a private address'), or None when it is one."""
-    if ip in METADATA:
-        return "a cloud metadata address"
-    checks = (
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_unspecified, "an unspecified address"),
-        (ip.is_link_local, "a link-local address"),
-        (ip.version == 4 and ip in CGNAT, "a shared (CGNAT) address"),
-        (ip.is_multicast, "a multicast address"),
-        (ip.is_reserved, "a reserved address"),
-        (ip.is_private, "a private address"),
-        (not ip.is_global, "a non-public address"),
-    )
-    return next((kind for hit, kind in checks if hit), None)
 
 
 @dataclass(frozen=True)
@@ -104,17 +70,12 @@ class NetPolicy:
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address
         if self._allowed(ip):
             return None
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            if self._allowed(inner):
-                return None
-            kind = _kind(inner)
-            if kind is None and ip.sixtofour is None:
-                return None  # a mapped or NAT64 form of a public IPv4 address
-            if kind is not None:
-                return Refusal(f"{ip} ({inner})", kind)
-        kind = _kind(ip)
-        return Refusal(str(ip), kind) if kind else None
+        carried = carried_ipv4(ip)
+        if carried:  # judged by the IPv4 addresses it leads to: each allowed or public
+            return next((Refusal(f"{address_text(ip)} ({inner})", kind) for inner in carried
+                         if not self._allowed(inner) and (kind := kind_of(inner))), None)
+        kind = kind_of(ip)
+        return Refusal(address_text(ip), kind) if kind else None
 
     def check_all(self, addresses):
         """The first Refusal among addresses, or None when every one may be fetched from."""

@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 from .netpolicy import NetPolicy, resolve_many
+from .special_addresses import address_text
 
 MAX_URL_LENGTH = 2000
 ALLOWED_SCHEMES = ("http", "https")
@@ -75,7 +76,7 @@ def _check_host(host):
             raise URLError(f"has an invalid IP address {host!r}") from None
         if address.scope_id:
             raise URLError(f"has an IPv6 zone in its address {host!r}")
-        return address.compressed
+        return address_text(address)
     try:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError:

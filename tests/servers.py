@@ -86,12 +86,8 @@ class CeleryWorker:
 
     def chromium_pids(self):
         """Chromium processes anywhere under the worker (its pool processes' browsers)."""
-        import psutil
-        try:
-            tree = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return set()
-        return {p.pid for p in tree if _is_chromium(p)}
+        from shootflow.capture.processes import tree
+        return {p.pid for p in tree(self.proc.pid) if _is_chromium(p)}
 
     def wait_ready(self, celery_app):
         def ready():
@@ -114,22 +110,22 @@ class CeleryWorker:
 def _is_chromium(proc):
     """A live (not yet reaped counts as dead) Chromium or ChromeDriver process."""
     import psutil
-    try:
-        return (proc.status() != psutil.STATUS_ZOMBIE
-                and proc.name() in ("chromium", "chrome", "chromedriver"))
-    except psutil.NoSuchProcess:
-        return False
+
+    from shootflow.capture.processes import BROWSER_NAMES, read
+    return (read(proc, "status", psutil.STATUS_ZOMBIE) != psutil.STATUS_ZOMBIE
+            and read(proc, "name") in BROWSER_NAMES)
 
 
 def alive_chromium(pids):
     """Those of pids that are still running Chromium or ChromeDriver."""
     import psutil
+    from shootflow.capture.processes import GONE
     alive = set()
     for pid in pids:
         try:
             if _is_chromium(psutil.Process(pid)):
                 alive.add(pid)
-        except psutil.NoSuchProcess:
+        except GONE:
             pass
     return alive
 

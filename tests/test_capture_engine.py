@@ -1,5 +1,8 @@
 """The capture engine alone: a real Chromium, pages served on 127.0.0.1, no Celery."""
 import io
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -7,6 +10,9 @@ import pytest
 from PIL import Image
 
 from shootflow.capture import Browser, BrowserOptions, BrowserSession, PageError
+from shootflow.capture.processes import (
+    OWNER_VAR, PROFILE_PREFIX, read, reap_orphans, tree)
+from tests.servers import alive_chromium, free_port, wait_for
 
 # The test pages are on 127.0.0.1, which the egress guard refuses unless allowed.
 LOCAL = ("127.0.0.1/32",)
@@ -76,8 +82,8 @@ def test_page_that_never_finishes_times_out_and_asks_for_a_new_browser(pages):
 def _disk_cache_dirs(browser):
     """The --disk-cache-dir of every Chromium process under this browser's ChromeDriver."""
     found = set()
-    for proc in psutil.Process(browser.pid).children(recursive=True):
-        found.update(arg.split("=", 1)[1] for arg in proc.cmdline()
+    for proc in tree(browser.pid):  # a helper may be a zombie, or gone, by now
+        found.update(arg.split("=", 1)[1] for arg in read(proc, "cmdline", ())
                      if arg.startswith("--disk-cache-dir="))
     return found
 
@@ -106,3 +112,36 @@ def test_pages_that_open_dialogs_are_still_captured(browser, pages, script):
     result = browser.capture(pages.url(title="Dialog", script=script))
     assert result.title == "Dialog"
     assert browser.capture(pages.url(title="Next")).title == "Next"
+
+
+OWNER = """
+import time
+from shootflow.capture import Browser, BrowserOptions
+print(Browser(BrowserOptions()).pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_reaping_takes_only_browsers_whose_owner_died(tmp_path):
+    """A capture process killed outright leaves its browser behind, and the next one reaps it.
+    Another program's orphaned ChromeDriver and a zombie named like one are left alone."""
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
+    foreign = int(subprocess.check_output(  # orphaned at once: its parent is init now
+        f"/usr/bin/chromedriver --port={free_port()} >/dev/null 2>&1 & echo $!", shell=True))
+    (tmp_path / "chromedriver").symlink_to("/bin/true")
+    zombie = subprocess.Popen([tmp_path / "chromedriver"], env={OWNER_VAR: str(owner.pid)})
+    try:
+        left = alive_chromium(p.pid for p in tree(int(owner.stdout.readline())))
+        assert left, "the owner started no browser"
+        wait_for(lambda: read(psutil.Process(zombie.pid), "status") == psutil.STATUS_ZOMBIE,
+                 timeout=10, message="the fake ChromeDriver to become a zombie")
+        owner.kill()
+        owner.wait()
+        assert reap_orphans() >= 2  # ChromeDriver and Chromium, at least
+        wait_for(lambda: not alive_chromium(left), timeout=15, message="the orphans to go")
+        assert alive_chromium([foreign]) == {foreign}
+        assert not list(Path(tempfile.gettempdir()).glob(f"{PROFILE_PREFIX}{owner.pid}-*"))
+    finally:
+        owner.kill()
+        zombie.wait()
+        psutil.Process(foreign).kill()

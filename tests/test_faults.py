@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from shootflow.capture import BrowserError, BrowserOptions, BrowserSession, PageError
+from shootflow.capture.processes import tree
 from shootflow.models import Bundle, Shot
 from tests.helpers import fresh, row_counts, wait_finished
 from tests.servers import CeleryWorker, alive_chromium, wait_for
@@ -34,7 +35,7 @@ def test_capture_process_killed_mid_capture_is_captured_again_once(
     task = wait_for(lambda: active_task(celery_app, task_id), timeout=30,
                     message="the capture to be running")
     killed = psutil.Process(task["worker_pid"])
-    browser = wait_for(lambda: {p.pid for p in killed.children(recursive=True)}, timeout=30,
+    browser = wait_for(lambda: alive_chromium(p.pid for p in tree(killed.pid)), timeout=30,
                        message="the capture's browser to start")
     killed.send_signal(signal.SIGKILL)
 

@@ -37,13 +37,24 @@ LOCAL = NetPolicy("127.0.0.1/32")
     ("0.0.0.0", "an unspecified address"),
     ("::", "an unspecified address"),
     ("240.0.0.1", "a reserved address"),
-    ("255.255.255.255", "a reserved address"),
-    ("192.0.2.1", "a private address"),  # documentation range: not public either
+    ("255.255.255.255", "a broadcast address"),
+    ("192.0.2.1", "a documentation address"),
+    ("2001:db8::1", "a documentation address"),
+    ("198.18.0.1", "a benchmarking address"),
+    ("192.0.0.170", "an IETF protocol address"),  # NAT64 discovery
+    ("0.1.2.3", "a 'this network' address"),
+    ("fec0::1", "a reserved address"),  # deprecated site-local
+    ("::a01:203", "a reserved address"),  # deprecated IPv4-compatible form
+    ("168.63.129.16", "a cloud metadata address"),  # Azure: public-looking, yet internal
     ("::ffff:10.1.2.3", "a private address"),  # IPv4-mapped
     ("::ffff:127.0.0.2", "a loopback address"),
     ("64:ff9b::a01:203", "a private address"),  # NAT64 of 10.1.2.3
     ("2002:a01:203::1", "a private address"),  # 6to4 of 10.1.2.3
     ("2002:a9fe:a9fe::", "a cloud metadata address"),  # 6to4 of 169.254.169.254
+    # Teredo (RFC 4380): server 65.54.227.120, client 10.1.2.3 (stored inverted)
+    ("2001:0:4136:e378:8000:63bf:f5fe:fdfc", "a private address"),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "a documentation address"),  # RFC 4380's example
+    ("2001:0:7f00:1:8000:63bf:f7f7:f7f7", "a loopback address"),  # server 127.0.0.1
 ])
 def test_non_public_addresses_are_refused(address, kind):
     refusal = NOTHING_ALLOWED.check(address)
@@ -54,7 +65,8 @@ def test_non_public_addresses_are_refused(address, kind):
 
 @pytest.mark.parametrize("address", [
     "93.184.215.14", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808",
-    "2002:808:808::1",
+    "2002:808:808::1", "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # 6to4, Teredo of 8.8.8.8
+    "192.0.0.9", "2001:1::1", "2001:4:112::1", "192.31.196.1",  # reachable special ranges
 ])
 def test_public_addresses_pass(address):
     assert NOTHING_ALLOWED.check(address) is None

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urlsplit
 
-import psutil
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -20,7 +19,7 @@ from urllib3.exceptions import HTTPError
 from ..netpolicy import NetPolicy
 from .egress import FAILURE_HEADER, EgressProxy
 from .errors import BrowserError, PageError, describe_net_error
-from .processes import PROFILE_PREFIX
+from .processes import PROFILE_PREFIX, owner_environment
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +127,8 @@ class Browser:
         if self.proxy is not None:
             chrome.add_experimental_option("prefs", GUARD_PREFS)
         try:
-            self.driver = webdriver.Chrome(
-                options=chrome, service=Service(options.chromedriver_path))
+            service = Service(options.chromedriver_path, env=owner_environment())
+            self.driver = webdriver.Chrome(options=chrome, service=service)
             self.driver.set_page_load_timeout(options.page_load_timeout)
             self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
