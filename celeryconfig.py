@@ -8,7 +8,10 @@ task_serializer = "json"
 result_serializer = "json"
 
 task_queues = (
+    # Two lanes for captures (see shootflow.workflows.canvas.capture_lane); a capture worker
+    # consumes both, and kombu takes from its queues in turn.
     Queue("capture", Exchange("capture", type="direct"), routing_key="capture"),
+    Queue("capture.bulk", Exchange("capture", type="direct"), routing_key="capture.bulk"),
     Queue("images", Exchange("images", type="direct"), routing_key="images"),
     Queue("default", Exchange("default", type="direct"), routing_key="default"),
 )

@@ -671,39 +671,60 @@ def run_submit_anatomy(procs, stack, urls):
 
 # ---------------------------------------------------------------- latency
 
-def run_latency(stack, report, runs):
+def one_url_latency(stack, url, timeout=60):
+    """Submit a one-URL bundle and poll the API until its thumbnail is served; the figures."""
+    t0m, t0 = time.monotonic(), time.time()
+    bundle_id, post_ms = stack.post_bundle([url])
+    deadline = time.monotonic() + timeout
+    thumb = shot = None
+    while time.monotonic() < deadline:
+        status, body, _ = http_request(stack.web_port, "GET", f"/api/v1/bundles/{bundle_id}")
+        shot = json.loads(body)["shots"][0] if status == 200 else None
+        if shot and shot["thumbnail_url"]:
+            thumb = shot["thumbnail_url"]
+            break
+        if shot and shot["state"] in FINAL:
+            break
+        time.sleep(0.02)
+    if not thumb:
+        raise RuntimeError(f"{url}: no thumbnail within {timeout} s ({shot})")
+    status, data, _ = http_request(stack.web_port, "GET", thumb)
+    latency = time.monotonic() - t0m
+    if status != 200 or not data.startswith(b"\xff\xd8"):
+        raise RuntimeError(f"{url}: thumbnail answered {status}")
+    row = stack.shot_rows(bundle_id)[0]
+    started, captured = utc_epoch(row["started_at"]), utc_epoch(row["captured_at"])
+    finished = utc_epoch(row["finished_at"])
+    return {"total": latency * 1000, "post": post_ms,
+            "to_start": (started - t0) * 1000, "capture": (captured - started) * 1000,
+            "engine": row["capture_ms"] or 0, "thumb": (finished - captured) * 1000,
+            "seen": (t0 + latency - finished) * 1000}
+
+
+def run_latency(stack, report, runs, variant_base=500):
     """One-URL bundles, one at a time: API submit -> thumbnail served by the web app."""
     samples = []
-    urls = corpus.page_urls(stack.pages, runs, variant_base=500)
-    for i, url in enumerate(urls):
-        t0m, t0 = time.monotonic(), time.time()
-        bundle_id, post_ms = stack.post_bundle([url])
-        deadline = time.monotonic() + 60
-        thumb = shot = None
-        while time.monotonic() < deadline:
-            status, body, _ = http_request(stack.web_port, "GET", f"/api/v1/bundles/{bundle_id}")
-            shot = json.loads(body)["shots"][0] if status == 200 else None
-            if shot and shot["thumbnail_url"]:
-                thumb = shot["thumbnail_url"]
-                break
-            if shot and shot["state"] in FINAL:
-                break
-            time.sleep(0.02)
-        if not thumb:
-            raise RuntimeError(f"latency run {i}: no thumbnail within 60 s ({shot})")
-        status, data, _ = http_request(stack.web_port, "GET", thumb)
-        latency = time.monotonic() - t0m
-        if status != 200 or not data.startswith(b"\xff\xd8"):
-            raise RuntimeError(f"latency run {i}: thumbnail answered {status}")
-        row = stack.shot_rows(bundle_id)[0]
-        started, captured = utc_epoch(row["started_at"]), utc_epoch(row["captured_at"])
-        finished = utc_epoch(row["finished_at"])
-        samples.append({"total": latency * 1000, "post": post_ms,
-                        "to_start": (started - t0) * 1000, "capture": (captured - started) * 1000,
-                        "engine": row["capture_ms"] or 0, "thumb": (finished - captured) * 1000,
-                        "seen": (t0 + latency - finished) * 1000})
+    for url in corpus.page_urls(stack.pages, runs, variant_base=variant_base):
+        samples.append(one_url_latency(stack, url))
         time.sleep(0.3)
     return samples
+
+
+def run_fairness(stack, report, big, runs, idle):
+    """One-URL bundles submitted while a big bundle fills the capture lane, against idle."""
+    big_id, _ = stack.post_bundle(corpus.page_urls(stack.pages, big, variant_base=700))
+    wait_for(lambda: sum(r["state"] == "done" for r in stack.shot_rows(big_id)) >= 10, 300, 0.5,
+             "the big bundle's captures to flow")
+    busy = []
+    for url in corpus.page_urls(stack.pages, runs, variant_base=720):
+        waiting = sum(r["state"] == "queued" for r in stack.shot_rows(big_id))
+        busy.append({**one_url_latency(stack, url, timeout=600), "waiting": waiting})
+        time.sleep(0.3)
+    http_request(stack.web_port, "POST", f"/api/v1/bundles/{big_id}/cancel", "{}",
+                 {"Content-Type": "application/json"})
+    wait_for(lambda: stack.bundle_row(big_id)["state"] in FINAL, 300, 0.5,
+             "the big bundle to end after its cancel")
+    return {"idle": idle, "busy": busy, "big": big}
 
 
 # ---------------------------------------------------------------- queue overhead
@@ -948,7 +969,7 @@ def main(argv=None):
     return status
 
 
-SECTIONS = ("throughput", "latency", "scale", "overhead", "anatomy", "profile")
+SECTIONS = ("throughput", "latency", "fairness", "scale", "overhead", "anatomy", "profile")
 NAMES = {"stack": "shootflow, whole stack (API → chord → capture → thumbnail → rows)",
          "bare": "(a) bare loop, one reused driver per process",
          "bare-noguard": "(a) bare loop with the egress guard (proxy) off",
@@ -1032,6 +1053,22 @@ def sections(args, report, procs, stack):
                      [[name, pct([x[k] for x in lat], 50), pct([x[k] for x in lat], 95),
                        max(x[k] for x in lat)] for k, name in keys])
         results["latency"] = lat
+
+    # 2b. fairness: a one-URL bundle while another client's big bundle is running
+    if "fairness" in want:
+        idle = lat or run_latency(stack, report, 10, variant_base=600)
+        fair = run_fairness(stack, report, 1000 if args.full else 200, 5, idle)
+        idle_p50 = pct([x["total"] for x in idle], 50)
+        report.table(
+            f"Fairness: a one-URL bundle while a {fair['big']}-URL bundle runs (ms)",
+            ["run", "shots of the big bundle still queued", "submit → thumbnail",
+             "submit → capture starts", "÷ idle p50"],
+            [[i + 1, x["waiting"], x["total"], x["to_start"], x["total"] / idle_p50]
+             for i, x in enumerate(fair["busy"])],
+            note=f"Idle p50 {idle_p50:.0f} ms. Every bundle's first shots go to the "
+                 "interactive lane (queue capture), the rest of a big bundle to capture.bulk; "
+                 "a capture worker takes from the two in turn. Target: within 2x idle.")
+        results["fairness"] = fair
 
     # 3. scale
     if "scale" in want:

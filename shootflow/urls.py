@@ -155,12 +155,11 @@ def _shown(line):
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def parse_url_list(lines, max_urls, policy=None):
-    """Turn pasted lines into unique, normalized URLs; raise URLError naming the first bad line.
+def read_url_list(lines, max_urls):
+    """Pasted lines -> {url: (line number, line)} of unique, normalized URLs, in order.
 
-    policy (a NetPolicy) decides which addresses may be captured; by default the one the
-    environment's SHOOTFLOW_ALLOWED_NETWORKS describes."""
-    urls, first_line = [], {}
+    Only text is checked here (fast, no lookups); URLError names the first bad line."""
+    urls = {}
     for number, line in enumerate(lines, start=1):
         if not isinstance(line, str):
             raise URLError(f"Item {number} is not a string.")
@@ -170,18 +169,30 @@ def parse_url_list(lines, max_urls, policy=None):
             url = normalize_url(line)
         except URLError as exc:
             raise URLError(f"Line {number} ({_shown(line)}) {exc}.") from None
-        if url not in first_line:
-            first_line[url] = (number, line)
-            urls.append(url)
+        urls.setdefault(url, (number, line))
     if not urls:
         raise URLError("Paste at least one URL, one per line.")
     if len(urls) > max_urls:
         raise URLError(
             f"A bundle can hold at most {max_urls:,} URLs; you gave {len(urls):,}. "
             "Split them into several bundles.")
-    refused = refused_destinations(urls, policy if policy is not None else NetPolicy.from_env())
-    for url in urls:
-        if url in refused:
-            number, line = first_line[url]
-            raise URLError(f"Line {number} ({_shown(line)}) {refused[url]}.")
     return urls
+
+
+def check_destinations(urls, policy=None):
+    """URLError naming the first line (of read_url_list's answer) whose host is, or resolves
+    to, an address policy refuses; by default the environment's SHOOTFLOW_ALLOWED_NETWORKS.
+
+    This resolves names, which can take SUBMIT_DNS_TIMEOUT: check cheap limits first."""
+    refused = refused_destinations(urls, policy if policy is not None else NetPolicy.from_env())
+    for url, (number, line) in urls.items():
+        if url in refused:
+            raise URLError(f"Line {number} ({_shown(line)}) {refused[url]}.")
+
+
+def parse_url_list(lines, max_urls, policy=None):
+    """Turn pasted lines into unique, normalized URLs that policy allows; URLError naming the
+    first bad line."""
+    urls = read_url_list(lines, max_urls)
+    check_destinations(urls, policy)
+    return list(urls)

@@ -63,9 +63,9 @@ class RedisServer:
 
 
 class CeleryWorker:
-    """`celery worker` as a user runs it, on all three queues."""
+    """`celery worker` as a user runs it, on every queue."""
 
-    def __init__(self, env, logfile, queues="capture,images,default", concurrency=2):
+    def __init__(self, env, logfile, queues="capture,capture.bulk,images,default", concurrency=2):
         self.logfile = logfile
         self.name = f"test-{os.getpid()}-{free_port()}@localhost"
         self.command = [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "worker",

@@ -125,3 +125,30 @@ def test_too_many_urls_a_minute_from_one_client_is_429(ctx, app, client, redis_s
         assert other.status_code == 202
     finally:
         app.config["URLS_PER_MINUTE"] = 3000
+
+
+def test_a_client_over_its_limit_costs_no_name_lookups(ctx, app, client, monkeypatch):
+    """The limit is checked before the names are resolved, which may take seconds. No DNS
+    server here can be made slow on purpose, so getaddrinfo is replaced for these names."""
+    import socket
+    import threading
+
+    from shootflow import netpolicy
+    looked_up, never = [], threading.Event()
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        looked_up.append(host)
+        never.wait(10)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    monkeypatch.setattr(netpolicy.socket, "getaddrinfo", slow_getaddrinfo)
+    environ = {"REMOTE_ADDR": "198.51.100.9"}
+    app.config["URLS_PER_MINUTE"] = 2
+    try:
+        before = row_counts()
+        refused = client.post("/api/v1/bundles", environ_base=environ, json={
+            "urls": [f"slow-{n}.example" for n in range(3)]})
+        assert refused.status_code == 429
+        assert looked_up == [] and row_counts() == before
+    finally:
+        never.set()
+        app.config["URLS_PER_MINUTE"] = 3000

@@ -1,7 +1,13 @@
-"""`make run` starts a private redis-server only when no broker is set and none answers."""
+"""`make run`: a private redis-server only when no broker is set and none answers; as root,
+the processes run as an unprivileged user so that Chromium keeps its sandbox."""
+import os
+import pwd
+import subprocess
 from types import SimpleNamespace
 
-from shootflow.launcher import processes
+import pytest
+
+from shootflow.launcher import prepare_user, processes, run_as, writable_paths
 
 
 def test_running_broker_is_used(redis_server):
@@ -19,3 +25,46 @@ def test_configured_but_down_broker_is_not_replaced(closed_port_url, capsys):
     config = SimpleNamespace(BROKER_URL=url)
     assert processes(config, {"SHOOTFLOW_BROKER_URL": url}) == ["web", "capture", "images", "beat", "flower"]
     assert "is not answering" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("environ, euid, user", [
+    ({}, 1000, None),  # not root: run as whoever started it
+    ({}, 0, "shootflow"),
+    ({"SHOOTFLOW_RUN_AS": "capture"}, 0, "capture"),
+    ({"SHOOTFLOW_RUN_AS": "root"}, 0, None),  # said on purpose: stay root, no sandbox
+    ({"SHOOTFLOW_RUN_AS": " "}, 0, "shootflow"),
+])
+def test_started_as_root_the_processes_run_as_an_unprivileged_user(environ, euid, user):
+    assert run_as(environ, euid) == user
+
+
+def test_what_the_processes_write_is_handed_over(tmp_path):
+    instance = tmp_path / "instance"
+    inside = SimpleNamespace(MEDIA_DIR=str(tmp_path / "media"),
+                             SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'db.sqlite'}")
+    assert writable_paths(inside, instance) == [instance, tmp_path / "media"]
+    outside = SimpleNamespace(MEDIA_DIR=str(tmp_path / "media"),
+                              SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert writable_paths(outside, instance)[2:] == [
+        tmp_path / "db.sqlite", tmp_path / "db.sqlite-wal", tmp_path / "db.sqlite-shm"]
+    server = SimpleNamespace(MEDIA_DIR=str(tmp_path / "media"),
+                             SQLALCHEMY_DATABASE_URI="postgresql://db/shootflow")
+    assert writable_paths(server, instance) == [instance, tmp_path / "media"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creating a user needs root")
+def test_the_user_is_created_and_given_the_writable_folders(tmp_path):
+    name = f"sftest{os.getpid() % 100000}"
+    (tmp_path / "instance" / "media").mkdir(parents=True)
+    (tmp_path / "instance" / "media" / "a.png").write_bytes(b"x")
+    try:
+        ids = prepare_user(name, [tmp_path / "instance"], tmp_path / "home")
+        user = pwd.getpwnam(name)
+        for path in (tmp_path / "home", tmp_path / "instance", tmp_path / "instance" / "media",
+                     tmp_path / "instance" / "media" / "a.png"):
+            assert (path.stat().st_uid, path.stat().st_gid) == (user.pw_uid, user.pw_gid)
+        # None only when the user cannot read the checkout (e.g. one under /root)
+        assert ids in ((user.pw_uid, user.pw_gid), None)
+        assert prepare_user(name, [], tmp_path / "home") == ids  # an existing user is reused
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)

@@ -167,6 +167,6 @@ def test_synchronous_capture_rejects_bad_input(ctx, client, query, payload, mess
 def test_ops_page_lists_the_worker_and_queue_depths(client, worker, redis_server):
     html = client.get("/ops").get_data(as_text=True)
     assert f'data-worker="{worker.name}"' in html
-    for queue in ("capture", "images", "default"):
+    for queue in ("capture", "capture.bulk", "images", "default"):
         assert f'data-queue="{queue}"' in html
     assert "Open Flower" in html

@@ -9,7 +9,7 @@ from ..bundles import create_bundle
 from ..extensions import db
 from ..netpolicy import NetPolicy
 from ..ratelimit import URLRateLimit
-from ..urls import parse_url_list
+from ..urls import check_destinations, read_url_list
 from ..workflows import start_bundle
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,15 @@ def _rate_limit():
 def submit_bundle(lines, client, owner_id=None):
     """Create and start a bundle from URL lines; URLError for bad input, nothing written then."""
     config = current_app.config
-    urls = parse_url_list(lines, config["MAX_BUNDLE_URLS"], NetPolicy(config["ALLOWED_NETWORKS"]))
-    per_minute = current_app.config["URLS_PER_MINUTE"]
+    urls = read_url_list(lines, config["MAX_BUNDLE_URLS"])
+    # The limit comes before the name lookups, which may take seconds: a client over its
+    # limit costs a web thread no more than reading its text.
+    per_minute = config["URLS_PER_MINUTE"]
     if not _rate_limit().take(client, len(urls), per_minute):
         raise RateLimited(f"Too many URLs: at most {per_minute:,} a minute from one client. "
                           "Wait a minute and try again.")
-    bundle = create_bundle(urls, owner_id)
+    check_destinations(urls, NetPolicy(config["ALLOWED_NETWORKS"]))
+    bundle = create_bundle(list(urls), owner_id)
     db.session.commit()
     try:
         start_bundle(bundle)

@@ -4,6 +4,10 @@ from celery import chain, chord, current_app, group
 from .tasks import capture, chord_failed, finalize_bundle, process
 
 REPR_URL_LENGTH = 200
+# Every bundle's first shots go to the interactive lane, the rest of a big bundle to the bulk
+# lane; capture workers take from the two in turn, so a one-URL bundle waits for one free
+# slot, not behind another client's thousand pages.
+INTERACTIVE_SHOTS = 5
 
 
 def _describe(shot):
@@ -12,11 +16,17 @@ def _describe(shot):
     return f"shot={shot.id} bundle={shot.bundle_id} url={url}"
 
 
+def capture_lane(shot):
+    """The queue a shot's capture goes to: 'capture' (interactive) or 'capture.bulk'."""
+    return "capture" if shot.position < INTERACTIVE_SHOTS else "capture.bulk"
+
+
 def bundle_signature(bundle, shots=None):
     """chord(group(capture | process for each shot), finalize_bundle), with an errback."""
     shots = bundle.shots if shots is None else shots
     header = group(
-        chain(capture.si(shot.id).set(task_id=shot.task_id, argsrepr=_describe(shot)),
+        chain(capture.si(shot.id).set(task_id=shot.task_id, argsrepr=_describe(shot),
+                                      queue=capture_lane(shot)),
               process.s().set(argsrepr=_describe(shot)))
         for shot in shots)
     body = finalize_bundle.si(bundle.id).set(argsrepr=f"bundle={bundle.id}")
