@@ -1,11 +1,12 @@
 """shootflow: paste URLs, watch real screenshots fill in."""
 import logging
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
 
 from .celery_app import celery_init_app
-from .config import BASE_DIR, INSTANCE_DIR, Config
+from .config import BASE_DIR, Config, secret_key
 from .extensions import db, htmx, migrate
 
 
@@ -23,20 +24,23 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 def create_app(config=None):
     """Build the Flask app; config is a Config instance or a mapping of overrides."""
-    app = Flask(__name__, template_folder=str(BASE_DIR / "templates"),
-                instance_path=str(INSTANCE_DIR))
+    app = Flask(__name__, template_folder=str(BASE_DIR / "templates"))
     app.config.from_object(Config())
     if config:
         app.config.update(config if isinstance(config, dict) else vars(config))
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.instance_path = app.config["INSTANCE_DIR"]
+    if not app.config["SECRET_KEY"]:
+        # Never a known key: anyone holding it could sign a session cookie for any user.
+        app.config["SECRET_KEY"] = secret_key(app.instance_path)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     htmx.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            INSTANCE_DIR.mkdir(exist_ok=True)
+            Path(app.instance_path).mkdir(parents=True, exist_ok=True)
             event.listen(db.engine, "connect", _sqlite_pragmas)
     celery_init_app(app)
 

@@ -2,7 +2,7 @@
 import logging
 import uuid
 
-from sqlalchemy import exists, update
+from sqlalchemy import exists, func, select, update
 
 from .extensions import db
 from .images import image_size, make_thumbnail
@@ -11,13 +11,20 @@ from .models import Bundle, Shot, utcnow
 log = logging.getLogger(__name__)
 
 
-def create_bundle(urls, owner_id=None):
+def create_bundle(urls, owner_id=None, client=None):
     """Add a bundle with one queued shot per URL (not committed); task ids are fixed up front."""
-    bundle = Bundle(owner_id=owner_id)
+    bundle = Bundle(owner_id=owner_id, client=client)
     bundle.shots = [Shot(url=url, position=i, task_id=str(uuid.uuid4()))
                     for i, url in enumerate(urls)]
     db.session.add(bundle)
     return bundle
+
+
+def waiting_shots(owner_id=None, client=None):
+    """How many shots of this owner's (or, without one, this client's) bundles are unfinished."""
+    mine = Bundle.owner_id == owner_id if owner_id is not None else Bundle.client == client
+    return db.session.scalar(select(func.count(Shot.id)).join(Bundle).where(
+        mine, Shot.state.in_(("queued", "running"))))
 
 
 def claim_shot(shot):

@@ -1,11 +1,57 @@
 """Configuration: safe one-machine defaults, every deployment knob from the environment."""
+import logging
 import os
+import re
+import secrets
 from pathlib import Path
 
 from .netpolicy import parse_networks
 
+log = logging.getLogger(__name__)
 BASE_DIR = Path(__file__).resolve().parent.parent
-INSTANCE_DIR = BASE_DIR / "instance"
+INSTANCE_DIR = BASE_DIR / "instance"  # the default; SHOOTFLOW_INSTANCE_DIR moves it
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_HOST = re.compile(r"^(\.?[a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])$")
+
+
+def instance_dir(environ=os.environ):
+    """This installation's private folder (database, images, keys); relative to the checkout."""
+    return BASE_DIR / (environ.get("SHOOTFLOW_INSTANCE_DIR") or "instance")
+
+
+def private_file(path, make):
+    """The text kept in path; the first process to ask writes make() there, mode 0600.
+
+    Processes that start together (web, workers, Flower) must agree, and none may read a
+    half-written file: the text goes into a new file (O_CREAT|O_EXCL, 0600) under a
+    temporary name, which is then linked to path. Linking fails with EEXIST if another
+    process got there first, and then its text is the one every process uses."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(make() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        log.warning("%s can be read by other users of this machine; run chmod 600 on it", path)
+    text = path.read_text().strip()
+    if not text:
+        raise RuntimeError(f"{path} is empty; delete it and start again (a new one is made)")
+    return text
+
+
+def secret_key(directory):
+    """The key that signs sessions and CSRF tokens, made once per instance folder."""
+    return private_file(Path(directory) / "secret_key", lambda: secrets.token_hex(32))
 
 
 def _int(name, default):
@@ -16,6 +62,33 @@ def _int(name, default):
         return int(raw)
     except ValueError:
         raise RuntimeError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _switch(name, default):
+    raw = os.environ.get(name, default).strip().lower()
+    if raw not in ("on", "off"):
+        raise RuntimeError(f"{name} must be 'on' or 'off', got {raw!r}")
+    return raw == "on"
+
+
+def _trusted_hosts(raw, bind):
+    """Host names the web app answers to: the listed ones, else the bind address and loopback."""
+    if not raw.strip():
+        raw = ",".join((bind, *LOOPBACK_HOSTS))
+    hosts = []
+    for entry in filter(None, (part.strip().lower() for part in raw.split(","))):
+        if entry == "*":
+            return None
+        if ":" in entry and not entry.startswith("["):
+            entry = f"[{entry}]"  # an IPv6 address, written as a Host header has it
+        if not _HOST.match(entry):
+            raise RuntimeError(
+                f"SHOOTFLOW_TRUSTED_HOSTS lists host names without scheme or port "
+                f"(example.com, .example.com for its subdomains, [::1], or *), got {entry!r}")
+        hosts.append(entry)
+    if not hosts:
+        raise RuntimeError("SHOOTFLOW_TRUSTED_HOSTS lists no host name")
+    return list(dict.fromkeys(hosts))
 
 
 def _viewport(raw):
@@ -34,18 +107,33 @@ class Config:
 
     def __init__(self):
         env = os.environ.get
-        self.SECRET_KEY = env("SHOOTFLOW_SECRET_KEY", "dev-only-not-secret")
+        self.INSTANCE_DIR = str(instance_dir())
+        # None: create_app uses the instance folder's own random key (see secret_key).
+        self.SECRET_KEY = env("SHOOTFLOW_SECRET_KEY") or None
         self.SQLALCHEMY_DATABASE_URI = env(
-            "SHOOTFLOW_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'shootflow.db'}")
-        self.MEDIA_DIR = env("SHOOTFLOW_MEDIA_DIR", str(INSTANCE_DIR / "media"))
+            "SHOOTFLOW_DATABASE_URL", f"sqlite:///{Path(self.INSTANCE_DIR) / 'shootflow.db'}")
+        self.MEDIA_DIR = env("SHOOTFLOW_MEDIA_DIR", str(Path(self.INSTANCE_DIR) / "media"))
         self.BROKER_URL = env("SHOOTFLOW_BROKER_URL", "redis://127.0.0.1:6379/0")
         self.RESULT_BACKEND = env("SHOOTFLOW_RESULT_BACKEND", self.BROKER_URL)
         self.MAX_BUNDLE_URLS = _int("SHOOTFLOW_MAX_BUNDLE_URLS", 1000)
-        auth = env("SHOOTFLOW_AUTH", "off").strip().lower()
-        if auth not in ("on", "off"):
-            raise RuntimeError(f"SHOOTFLOW_AUTH must be 'on' or 'off', got {auth!r}")
-        self.AUTH = auth == "on"
+        self.AUTH = _switch("SHOOTFLOW_AUTH", "off")
+        # Failed sign-ins allowed per username and per client address in a moving window.
+        self.LOGIN_TRIES_PER_USER = _int("SHOOTFLOW_LOGIN_TRIES_PER_USER", 10)
+        self.LOGIN_TRIES_PER_ADDRESS = _int("SHOOTFLOW_LOGIN_TRIES_PER_ADDRESS", 30)
+        self.LOGIN_WINDOW = _int("SHOOTFLOW_LOGIN_WINDOW", 900)
+        # Checked by shootflow.web.security, not Flask's TRUSTED_HOSTS: Werkzeug 3.1 cannot
+        # match a bracketed IPv6 host such as [::1]. None lets any host through.
+        self.ALLOWED_HOSTS = _trusted_hosts(env("SHOOTFLOW_TRUSTED_HOSTS", ""),
+                                            env("SHOOTFLOW_HOST", "127.0.0.1"))
+        # Lax: other sites' forms and scripts get no cookie; links into shootflow still do.
+        secure = _switch("SHOOTFLOW_SECURE_COOKIES", "off")
+        self.SESSION_COOKIE_SAMESITE = self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_HTTPONLY = self.REMEMBER_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SECURE = self.REMEMBER_COOKIE_SECURE = secure
+        self.PREFERRED_URL_SCHEME = "https" if secure else "http"
         self.URLS_PER_MINUTE = _int("SHOOTFLOW_URLS_PER_MINUTE", 3000)
+        # Unfinished shots one client (one user, with auth on) may have at once.
+        self.MAX_WAITING_SHOTS = _int("SHOOTFLOW_MAX_WAITING_SHOTS", 2000)
         self.VIEWPORT = _viewport(env("SHOOTFLOW_VIEWPORT", "1280x800"))
         self.PAGE_LOAD_TIMEOUT = _int("SHOOTFLOW_PAGE_LOAD_TIMEOUT", 30)
         self.BROWSER_MAX_CAPTURES = _int("SHOOTFLOW_BROWSER_MAX_CAPTURES", 100)

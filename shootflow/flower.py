@@ -4,11 +4,14 @@ import secrets
 import sys
 from pathlib import Path
 
-from .config import BASE_DIR
+from .config import BASE_DIR, instance_dir, private_file
+
+PASSWORD_FILE = "flower_password"
 
 
 def flower_environment(environ):
-    """Flower's settings from SHOOTFLOW_FLOWER_*; a random password when none is set."""
+    """Flower's settings from SHOOTFLOW_FLOWER_*; without a password, the one kept in the
+    instance folder (made on first start). Returns (env, user, password file or None)."""
     user = environ.get("SHOOTFLOW_FLOWER_USER", "admin")
     password = environ.get("SHOOTFLOW_FLOWER_PASSWORD", "")
     port = environ.get("SHOOTFLOW_FLOWER_PORT", "5555")
@@ -18,23 +21,24 @@ def flower_environment(environ):
         raise SystemExit("SHOOTFLOW_FLOWER_USER must be non-empty and contain no ':' or ','")
     if "," in password:
         raise SystemExit("SHOOTFLOW_FLOWER_PASSWORD must not contain ','")
-    generated = not password
-    if generated:
-        password = secrets.token_urlsafe(18)
+    password_file = None
+    if not password:
+        # In a 0600 file, not in the logs: logs are read by more people, and kept longer.
+        password_file = instance_dir(environ) / PASSWORD_FILE
+        password = private_file(password_file, lambda: secrets.token_urlsafe(18))
     env = dict(environ)
     # Through the environment, not argv, so the password does not show in the process table.
     env.update(FLOWER_BASIC_AUTH=f"{user}:{password}", FLOWER_PORT=port,
                FLOWER_ADDRESS=environ.get("SHOOTFLOW_FLOWER_ADDRESS", "127.0.0.1"))
-    return env, user, password if generated else None
+    return env, user, password_file
 
 
 def main():
-    env, user, generated = flower_environment(os.environ)
+    env, user, password_file = flower_environment(os.environ)
     address, port = env["FLOWER_ADDRESS"], env["FLOWER_PORT"]
-    if generated:
-        print(f"shootflow: Flower at http://{address}:{port}/ — user {user!r}, "
-              f"generated password {generated!r} (set SHOOTFLOW_FLOWER_PASSWORD to choose one)",
-              flush=True)
+    if password_file:
+        print(f"shootflow: Flower at http://{address}:{port}/ — user {user!r}, password in "
+              f"{password_file} (set SHOOTFLOW_FLOWER_PASSWORD to choose one)", flush=True)
     celery = str(Path(sys.executable).with_name("celery"))
     os.chdir(BASE_DIR)
     os.execve(celery, [celery, "-A", "wsgi:celery_app", "flower"], env)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import BASE_DIR, INSTANCE_DIR, Config
+from .config import BASE_DIR, Config
 
 ALWAYS = ["web", "capture", "images", "beat", "flower"]
 RUN_AS_VAR = "SHOOTFLOW_RUN_AS"
@@ -52,9 +52,10 @@ def run_as(environ, euid):
     return None if name == "root" else name
 
 
-def writable_paths(config, instance=INSTANCE_DIR):
+def writable_paths(config):
     """What the processes write: the instance folder, the media folder, a SQLite database."""
-    paths = [Path(instance), Path(config.MEDIA_DIR)]
+    instance = Path(config.INSTANCE_DIR)
+    paths = [instance, Path(config.MEDIA_DIR)]
     uri = config.SQLALCHEMY_DATABASE_URI
     if uri.startswith("sqlite:///"):
         database = Path(uri.removeprefix("sqlite:///"))
@@ -86,6 +87,8 @@ def prepare_user(name, paths, home):
     Path(home).mkdir(parents=True, exist_ok=True)
     for path in [Path(home), *paths]:
         _chown_tree(path, user.pw_uid, user.pw_gid)
+        if path.is_dir():
+            path.chmod(0o700)  # the database, keys and captures are the user's alone
     probe = [shutil.which("setpriv"), f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
              "--init-groups", sys.executable, "-c", "import wsgi"]
     if subprocess.run(probe, cwd=BASE_DIR, capture_output=True).returncode != 0:
@@ -103,7 +106,7 @@ def main():
     command = [str(bin_dir / "honcho"), "start", "-f", "Procfile", "-p", port, *names]
     user = run_as(os.environ, os.geteuid())
     if user is not None:
-        home = INSTANCE_DIR / "home"
+        home = Path(config.INSTANCE_DIR) / "home"
         ids = prepare_user(user, writable_paths(config), home)
         if ids is None:
             print(f"shootflow: user {user!r} cannot read {BASE_DIR} or its virtualenv, so the "

@@ -3,7 +3,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, String, Text, func, select
+from sqlalchemy import ForeignKey, String, Text, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -19,6 +19,10 @@ def new_id():
     return secrets.token_hex(12)
 
 
+def new_session_secret():
+    return secrets.token_hex(16)
+
+
 def utcnow():
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -29,6 +33,11 @@ class User(db.Model):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # May see /ops and Flower's link: every user's running work; granted with the CLI.
+    is_operator: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Part of the id kept in the session cookie and replaced when the password changes, so
+    # the change ends every session signed in with the old password.
+    session_secret: Mapped[str] = mapped_column(String(32), default=new_session_secret)
 
     # What Flask-Login asks of a user object.
     is_authenticated = True
@@ -36,7 +45,7 @@ class User(db.Model):
     is_anonymous = False
 
     def get_id(self):
-        return str(self.id)
+        return f"{self.id}:{self.session_secret}"
 
 
 class ApiToken(db.Model):
@@ -64,6 +73,8 @@ class Progress:
 class Bundle(db.Model):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    # The submitting client's address: whose waiting shots count against a cap with auth off.
+    client: Mapped[str | None] = mapped_column(String(64), index=True)
     state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]

@@ -125,6 +125,14 @@ def normalize_url(text):
     return normalized
 
 
+def without_credentials(url):
+    """url with any user:password@ taken out, for logs and operators' views."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def refused_destinations(urls, policy, timeout=None):
     """{url: reason} for the URLs whose host is, or resolves to, an address policy refuses.
 

@@ -19,6 +19,7 @@ def test_env(tmp_path_factory, redis_server):
     """The environment shared by the app under test and its worker."""
     root = tmp_path_factory.mktemp("shootflow")
     env = {
+        "SHOOTFLOW_INSTANCE_DIR": str(root / "instance"),  # keys made here, not in the repo
         "SHOOTFLOW_DATABASE_URL": f"sqlite:///{root / 'test.db'}",
         "SHOOTFLOW_MEDIA_DIR": str(root / "media"),
         "SHOOTFLOW_BROKER_URL": redis_server.url,
@@ -101,3 +102,10 @@ def live_server(app):
     server = LiveServer(app)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def auth_app(app):
+    """A second app on the same database and broker, with auth turned on."""
+    from shootflow import create_app
+    return create_app({"TESTING": True, "AUTH": True})

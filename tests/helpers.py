@@ -1,4 +1,7 @@
-"""Reading rows as the workers left them."""
+"""Reading rows as the workers left them, and acting as a user of the accounts (auth on)."""
+import re
+import secrets
+
 from shootflow.extensions import db
 from shootflow.models import Bundle, Shot
 from tests.servers import wait_for
@@ -18,3 +21,40 @@ def wait_finished(bundle_id, timeout=90):
 def row_counts():
     db.session.expire_all()
     return (db.session.query(Bundle).count(), db.session.query(Shot).count())
+
+
+def users_cli(auth_app, *args, **kwargs):
+    return auth_app.test_cli_runner().invoke(args=["users", *args], **kwargs)
+
+
+def new_user(auth_app, prefix, *options):
+    """Create a user with a unique name (the database is shared) and password NAME-password."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    result = users_cli(auth_app, "create", name, "--password", f"{name}-password")
+    assert result.exit_code == 0, result.output
+    for option in options:  # e.g. "operator"
+        assert users_cli(auth_app, option, name).exit_code == 0
+    return name
+
+
+def new_token(auth_app, name):
+    result = users_cli(auth_app, "token", name)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[0]
+
+
+def csrf_token(client, path="/login"):
+    """The CSRF token a page of this client's session carries in its forms."""
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, username, password=None, **kwargs):
+    """Post the sign-in form as a browser would; password defaults to new_user's."""
+    form = {"username": username, "password": password or f"{username}-password",
+            "csrf_token": csrf_token(client)}
+    return client.post("/login", data=form, **kwargs)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}

@@ -4,7 +4,10 @@ import io
 import pytest
 from PIL import Image
 
-from tests.helpers import row_counts, wait_finished
+from shootflow.accounts import find_user
+from shootflow.bundles import create_bundle
+from shootflow.extensions import db
+from tests.helpers import bearer, new_token, new_user, row_counts, wait_finished
 
 
 @pytest.fixture
@@ -152,3 +155,39 @@ def test_a_client_over_its_limit_costs_no_name_lookups(ctx, app, client, monkeyp
     finally:
         never.set()
         app.config["URLS_PER_MINUTE"] = 3000
+
+
+def test_a_client_with_too_many_shots_waiting_is_429(ctx, app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_WAITING_SHOTS", 3)
+    address = "198.51.100.10"  # a documentation address, never contacted
+    waiting = create_bundle(["https://a.example/", "https://b.example/"], client=address)
+    db.session.commit()
+    before = row_counts()
+    refused = client.post("/api/v1/bundles", json={"urls": ["c.example", "d.example"]},
+                          environ_base={"REMOTE_ADDR": address})
+    assert refused.status_code == 429
+    assert "2 shots waiting" in refused.get_json()["error"] and row_counts() == before
+    other = client.post("/api/v1/bundles", json={"urls": ["c.example", "d.example"]},
+                        environ_base={"REMOTE_ADDR": "198.51.100.11"})
+    assert other.status_code == 202  # another client's shots do not count
+
+    for shot in waiting.shots:
+        shot.state = "failed"
+    db.session.commit()
+    again = client.post("/api/v1/bundles", json={"urls": ["c.example", "d.example"]},
+                        environ_base={"REMOTE_ADDR": address})
+    assert again.status_code == 202
+
+
+def test_with_accounts_the_waiting_cap_is_per_user(ctx, app, auth_app, monkeypatch):
+    monkeypatch.setitem(auth_app.config, "MAX_WAITING_SHOTS", 3)
+    name = new_user(auth_app, "busy")
+    with auth_app.app_context():
+        owner = find_user(name).id
+        create_bundle(["https://a.example/", "https://b.example/", "https://c.example/"],
+                      owner_id=owner, client="198.51.100.12")
+        db.session.commit()
+    response = auth_app.test_client().post(
+        "/api/v1/bundles", json={"urls": ["d.example"]}, headers=bearer(new_token(auth_app, name)),
+        environ_base={"REMOTE_ADDR": "198.51.100.13"})  # from another address: still theirs
+    assert response.status_code == 429 and "3 shots waiting" in response.get_json()["error"]

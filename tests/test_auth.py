@@ -3,20 +3,9 @@ import re
 
 import pytest
 
-from shootflow import create_app
 from shootflow.extensions import db
 from shootflow.models import User
-from tests.helpers import wait_finished
-
-
-@pytest.fixture(scope="module")
-def auth_app(app):
-    """A second app on the same database and broker, with auth turned on."""
-    return create_app({"TESTING": True, "AUTH": True})
-
-
-def users_cli(auth_app, *args, **kwargs):
-    return auth_app.test_cli_runner().invoke(args=["users", *args], **kwargs)
+from tests.helpers import bearer, csrf_token, new_token, users_cli, wait_finished
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +13,8 @@ def tokens(auth_app):
     result = {}
     for name in ("alice", "bob"):
         assert users_cli(auth_app, "create", name, "--password", f"{name}-password").exit_code == 0
-        token = users_cli(auth_app, "token", name)
-        assert token.exit_code == 0
-        result[name] = token.stdout.strip().splitlines()[0]
+        result[name] = new_token(auth_app, name)
     return result
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -62,8 +45,7 @@ def test_pages_need_sign_in(auth_app, tokens):
     client = auth_app.test_client()
     response = client.get("/ops")
     assert response.status_code == 302 and "/login?next=/ops" in response.headers["Location"]
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    token = csrf_token(client)
     bad = client.post("/login", data={"username": "alice", "password": "nope",
                                       "csrf_token": token})
     assert bad.status_code == 401 and "do not match" in bad.get_data(as_text=True)

@@ -12,6 +12,15 @@ def test_a_bundle_s_first_shots_go_to_the_interactive_lane(ctx, app):
     assert lanes == ["capture"] * INTERACTIVE_SHOTS + ["capture.bulk"] * 2
 
 
+def test_flower_and_ops_see_no_credentials(ctx, app):
+    bundle = Bundle(id="b" * 24, shots=[Shot(id="s" * 24, bundle_id="b" * 24,
+                                             url="https://me:secret@example.com/",
+                                             position=0, task_id="t")])
+    chain = bundle_signature(bundle).tasks[0]
+    assert [task.options["argsrepr"] for task in chain.tasks] == [
+        f"shot={'s' * 24} bundle={'b' * 24} url=https://example.com/"] * 2
+
+
 def test_a_one_url_bundle_overtakes_a_big_one(ctx, app, client, worker, pages):
     big_size = INTERACTIVE_SHOTS + 7
     app.config["MAX_BUNDLE_URLS"], limit = big_size, app.config["MAX_BUNDLE_URLS"]

@@ -2,13 +2,16 @@
 import base64
 import os
 import re
+import stat
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from shootflow.flower import flower_environment
 from tests.servers import ROOT, free_port, wait_for
 
 
@@ -32,7 +35,8 @@ def start_flower(test_env, tmp_path):
 
     def start(**settings):
         port = free_port()
-        env = dict(os.environ, SHOOTFLOW_FLOWER_PORT=str(port), **settings)
+        env = dict(os.environ, SHOOTFLOW_FLOWER_PORT=str(port),
+                   SHOOTFLOW_INSTANCE_DIR=str(tmp_path / "instance"), **settings)
         log = tmp_path / f"flower-{port}.log"
         proc = subprocess.Popen([sys.executable, "-m", "shootflow.flower"], cwd=ROOT, env=env,
                                 stdout=open(log, "wb"), stderr=subprocess.STDOUT)
@@ -53,12 +57,26 @@ def test_flower_refuses_without_credentials(start_flower):
     assert status(url, ("ops", "s3cret-pw")) == 200
 
 
-def test_flower_without_a_password_gets_a_generated_one(start_flower):
+def test_flower_without_a_password_gets_a_generated_one_in_a_private_file(start_flower):
     url, log = start_flower()
-    match = re.search(r"user 'admin', generated password '([^']+)'", log.read_text())
+    match = re.search(r"user 'admin', password in (\S+) ", log.read_text())
     assert match, log.read_text()
+    password_file = Path(match.group(1))
+    password = password_file.read_text().strip()
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert password not in log.read_text()
     assert status(url) == 401
-    assert status(url, ("admin", match.group(1))) == 200
+    assert status(url, ("admin", password)) == 200
+
+
+def test_the_generated_password_is_kept_across_restarts(tmp_path):
+    environ = {"SHOOTFLOW_INSTANCE_DIR": str(tmp_path)}
+    env, user, password_file = flower_environment(environ)
+    assert password_file == tmp_path / "flower_password" and user == "admin"
+    assert env["FLOWER_BASIC_AUTH"] == f"admin:{password_file.read_text().strip()}"
+    assert flower_environment(environ)[0]["FLOWER_BASIC_AUTH"] == env["FLOWER_BASIC_AUTH"]
+    chosen, _, no_file = flower_environment({**environ, "SHOOTFLOW_FLOWER_PASSWORD": "s3cret-pw"})
+    assert chosen["FLOWER_BASIC_AUTH"] == "admin:s3cret-pw" and no_file is None
 
 
 @pytest.mark.parametrize("settings, message", [

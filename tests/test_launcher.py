@@ -39,17 +39,15 @@ def test_started_as_root_the_processes_run_as_an_unprivileged_user(environ, euid
 
 
 def test_what_the_processes_write_is_handed_over(tmp_path):
-    instance = tmp_path / "instance"
-    inside = SimpleNamespace(MEDIA_DIR=str(tmp_path / "media"),
-                             SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'db.sqlite'}")
-    assert writable_paths(inside, instance) == [instance, tmp_path / "media"]
-    outside = SimpleNamespace(MEDIA_DIR=str(tmp_path / "media"),
-                              SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'db.sqlite'}")
-    assert writable_paths(outside, instance)[2:] == [
+    instance, media = tmp_path / "instance", tmp_path / "media"
+
+    def config(database):
+        return SimpleNamespace(INSTANCE_DIR=str(instance), MEDIA_DIR=str(media),
+                               SQLALCHEMY_DATABASE_URI=database)
+    assert writable_paths(config(f"sqlite:///{instance / 'db.sqlite'}")) == [instance, media]
+    assert writable_paths(config(f"sqlite:///{tmp_path / 'db.sqlite'}"))[2:] == [
         tmp_path / "db.sqlite", tmp_path / "db.sqlite-wal", tmp_path / "db.sqlite-shm"]
-    server = SimpleNamespace(MEDIA_DIR=str(tmp_path / "media"),
-                             SQLALCHEMY_DATABASE_URI="postgresql://db/shootflow")
-    assert writable_paths(server, instance) == [instance, tmp_path / "media"]
+    assert writable_paths(config("postgresql://db/shootflow")) == [instance, media]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a user needs root")
@@ -63,6 +61,7 @@ def test_the_user_is_created_and_given_the_writable_folders(tmp_path):
         for path in (tmp_path / "home", tmp_path / "instance", tmp_path / "instance" / "media",
                      tmp_path / "instance" / "media" / "a.png"):
             assert (path.stat().st_uid, path.stat().st_gid) == (user.pw_uid, user.pw_gid)
+        assert (tmp_path / "instance").stat().st_mode & 0o777 == 0o700
         # None only when the user cannot read the checkout (e.g. one under /root)
         assert ids in ((user.pw_uid, user.pw_gid), None)
         assert prepare_user(name, [], tmp_path / "home") == ids  # an existing user is reused

@@ -1,7 +1,7 @@
 """The URL policy on its own: what a pasted line becomes, and what is refused."""
 import pytest
 
-from shootflow.urls import URLError, normalize_url, parse_url_list
+from shootflow.urls import URLError, normalize_url, parse_url_list, without_credentials
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -89,3 +89,13 @@ def test_ip_spellings_are_canonicalised(text, expected):
 def test_bad_ip_spellings_are_refused(text, message):
     with pytest.raises(URLError, match=message):
         normalize_url(text)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://user:secret@example.com:8443/a?b=c", "https://example.com:8443/a?b=c"),
+    ("https://user@example.com/", "https://example.com/"),
+    ("https://example.com/p@th", "https://example.com/p@th"),  # an @ in the path stays
+    ("https://a@b:c@example.com/", "https://example.com/"),
+])
+def test_credentials_are_left_out_of_what_operators_see(url, shown):
+    assert without_credentials(url) == shown

@@ -1,5 +1,6 @@
 """Who may see what: with SHOOTFLOW_AUTH=on, sign-in for pages, bearer tokens for the API,
-and every bundle, shot and image visible to its owner only."""
+every bundle, shot and image visible to its owner only, and /ops to operators."""
+import hmac
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, g, jsonify, redirect, render_template,
@@ -8,11 +9,13 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from ..accounts import authenticate, user_for_token
 from ..extensions import db
-from ..models import Bundle, Shot, User
+from ..models import Bundle, User, new_session_secret
+from ..ratelimit import LoginThrottle, storage_uri
 
 bp = Blueprint("access", __name__)
 login_manager = LoginManager()
 OPEN_ENDPOINTS = {"access.login", "static"}
+THROTTLE = "shootflow.login_throttle"
 
 
 def auth_on():
@@ -23,6 +26,19 @@ def owner_id():
     """The signed-in user's id, or None when auth is off."""
     user = g.get("user")
     return user.id if user is not None else None
+
+
+def by_token():
+    """True when the request was signed in with an API token, not the session cookie."""
+    return g.get("by_token", False)
+
+
+def may_operate():
+    """Whether the requester may see every user's running work (/ops, Flower's link)."""
+    if not auth_on():
+        return True  # one person on one machine
+    user = g.get("user")
+    return user is not None and user.is_operator
 
 
 def visible(model, row_id):
@@ -47,21 +63,30 @@ def owned(query):
 
 
 @login_manager.user_loader
-def _load_user(user_id):
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id):
+    """The user a session cookie names, if its secret is still theirs (see User.get_id)."""
+    user_id, _, secret = session_id.partition(":")
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None or not hmac.compare_digest(user.session_secret.encode(), secret.encode()):
+        return None
+    return user
 
 
-def _bearer_user():
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
+def _bearer_token():
+    """The token of an 'Authorization: Bearer' header, '' for an empty one, else None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def _guard():
-    g.user = None
+    g.user, g.by_token = None, False
     if not auth_on() or request.endpoint in OPEN_ENDPOINTS:
         return None
-    g.user = _bearer_user() or (current_user if current_user.is_authenticated else None)
+    token = _bearer_token()
+    if token is not None:  # a token that does not work never falls back to the cookie
+        g.user, g.by_token = (user_for_token(token) if token else None), True
+    elif current_user.is_authenticated:
+        g.user = current_user
     if g.user is not None:
         return None
     if request.path.startswith("/api/"):
@@ -78,23 +103,41 @@ def _safe_next(target):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
-    if request.method == "POST":
-        user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
-        if user is not None:
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")), 303)
-        error = "That username and password do not match."
-    return render_template("login.html", error=error), 401 if error else 200
+    if request.method == "GET":
+        return render_template("login.html", error=None)
+    username, password = request.form.get("username", ""), request.form.get("password", "")
+    throttle = current_app.extensions[THROTTLE]
+    wait = throttle.retry_after(username, request.remote_addr)
+    if wait:
+        error = (f"Too many failed sign-ins for this name or from this address. "
+                 f"Try again in {wait} seconds.")
+        return render_template("login.html", error=error), 429, {"Retry-After": str(wait)}
+    user = authenticate(username, password)
+    if user is None:
+        throttle.failed(username, request.remote_addr)
+        return render_template("login.html",
+                               error="That username and password do not match."), 401
+    login_user(user)
+    return redirect(_safe_next(request.args.get("next")), 303)
 
 
 @bp.post("/logout")
 def logout():
+    """Sign out, and end every copy of this session: a cookie taken from this browser (or
+    another signed-in one) stops working too."""
+    if current_user.is_authenticated:
+        current_user.session_secret = new_session_secret()
+        db.session.commit()
     logout_user()
     return redirect(url_for("access.login"), 303)
 
 
 def register_access(app):
     login_manager.init_app(app)
+    config = app.config
+    app.extensions[THROTTLE] = LoginThrottle(
+        storage_uri(config["BROKER_URL"]), config["LOGIN_TRIES_PER_USER"],
+        config["LOGIN_TRIES_PER_ADDRESS"], config["LOGIN_WINDOW"])
     app.register_blueprint(bp)
     app.before_request(_guard)
+    app.context_processor(lambda: {"may_operate": may_operate()})

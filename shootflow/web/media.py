@@ -3,7 +3,7 @@ from flask import Blueprint, abort, current_app, send_file
 
 from ..models import Shot
 from ..storage import MediaStore
-from .access import visible
+from .access import auth_on, visible
 
 bp = Blueprint("media", __name__)
 
@@ -14,7 +14,11 @@ def _send(shot_id, attribute, mimetype):
     if not relative:
         abort(404)
     path = MediaStore(current_app.config["MEDIA_DIR"]).absolute(relative)
-    return send_file(path, mimetype=mimetype, max_age=86400)
+    response = send_file(path, mimetype=mimetype, max_age=86400)
+    if auth_on():  # one user's image: the browser may keep it, a shared cache may not
+        response.cache_control.public = False
+        response.cache_control.private = True
+    return response
 
 
 @bp.get("/shots/<shot_id>/image.png")

@@ -4,8 +4,21 @@ from kombu.exceptions import OperationalError
 
 from ..extensions import htmx
 from ..monitoring import queue_status, worker_status
+from .access import may_operate
 
 bp = Blueprint("ops", __name__)
+
+
+@bp.before_request
+def operators_only():
+    """Running tasks show every user's work, so with auth on only operators see them."""
+    if may_operate():
+        return None
+    message = ("This page is for operators. An operator can grant it with "
+               "`flask users operator NAME`.")
+    if htmx:
+        return message, 403
+    return render_template("error.html", title="Operators only", message=message), 403
 
 
 @bp.get("/ops")

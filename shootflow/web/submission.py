@@ -5,10 +5,10 @@ from flask import current_app
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from ..bundles import create_bundle
+from ..bundles import create_bundle, waiting_shots
 from ..extensions import db
 from ..netpolicy import NetPolicy
-from ..ratelimit import URLRateLimit
+from ..ratelimit import URLRateLimit, storage_uri
 from ..urls import check_destinations, read_url_list
 from ..workflows import start_bundle
 
@@ -24,14 +24,14 @@ BROKER_ERRORS = (OperationalError, RedisError, ConnectionError)
 
 
 class RateLimited(RuntimeError):
-    """The client has asked for too many URLs in the last minute; nothing was kept."""
+    """The client has asked for too many URLs in the last minute, or has too many shots
+    waiting; nothing was kept."""
 
 
 def _rate_limit():
     limit = current_app.extensions.get("shootflow.ratelimit")
     if limit is None:
-        uri = current_app.config["BROKER_URL"]
-        limit = URLRateLimit(uri if uri.startswith(("redis://", "rediss://")) else "memory://")
+        limit = URLRateLimit(storage_uri(current_app.config["BROKER_URL"]))
         current_app.extensions["shootflow.ratelimit"] = limit
     return limit
 
@@ -46,8 +46,14 @@ def submit_bundle(lines, client, owner_id=None):
     if not _rate_limit().take(client, len(urls), per_minute):
         raise RateLimited(f"Too many URLs: at most {per_minute:,} a minute from one client. "
                           "Wait a minute and try again.")
+    cap = config["MAX_WAITING_SHOTS"]
+    waiting = waiting_shots(owner_id, client) if cap > 0 else 0
+    if waiting + len(urls) > cap > 0:
+        raise RateLimited(f"You have {waiting:,} shots waiting to be captured, and at most "
+                          f"{cap:,} may wait at once: wait for some to finish, or cancel a "
+                          "bundle, then send these again.")
     check_destinations(urls, NetPolicy(config["ALLOWED_NETWORKS"]))
-    bundle = create_bundle(list(urls), owner_id)
+    bundle = create_bundle(list(urls), owner_id, client)
     db.session.commit()
     try:
         start_bundle(bundle)

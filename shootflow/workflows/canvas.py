@@ -1,6 +1,7 @@
 """The canvas of a bundle: a chord of capture-then-process chains, then finalize."""
 from celery import chain, chord, current_app, group
 
+from ..urls import without_credentials
 from .tasks import capture, chord_failed, finalize_bundle, process
 
 REPR_URL_LENGTH = 200
@@ -12,7 +13,8 @@ INTERACTIVE_SHOTS = 5
 
 def _describe(shot):
     """How a task reads in Flower: which shot, which bundle, which page."""
-    url = shot.url if len(shot.url) <= REPR_URL_LENGTH else shot.url[:REPR_URL_LENGTH] + "…"
+    url = without_credentials(shot.url)  # Flower and /ops show this to every operator
+    url = url if len(url) <= REPR_URL_LENGTH else url[:REPR_URL_LENGTH] + "…"
     return f"shot={shot.id} bundle={shot.bundle_id} url={url}"
 
 
