@@ -283,7 +283,7 @@ class Corpus:
                 "function(x){var li=document.createElement('li');li.innerHTML='<b>'+x.title+"
                 "'</b> '+x.summary;ul.appendChild(li);});});</script>")
         if kind == "docs":
-            body.append(f'<aside class="side"><h3>On this page</h3><ul>'
+            body.append('<aside class="side"><h3>On this page</h3><ul>'
                         + "".join(f"<li>{_words(rng, 2)}</li>" for _ in range(rng.randint(4, 12)))
                         + "</ul></aside>")
         if kind == "form":

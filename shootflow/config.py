@@ -137,6 +137,10 @@ class Config:
         self.VIEWPORT = _viewport(env("SHOOTFLOW_VIEWPORT", "1280x800"))
         self.PAGE_LOAD_TIMEOUT = _int("SHOOTFLOW_PAGE_LOAD_TIMEOUT", 30)
         self.BROWSER_MAX_CAPTURES = _int("SHOOTFLOW_BROWSER_MAX_CAPTURES", 100)
+        # Captures of one user (or client) a browser context serves; 1: one per capture.
+        self.CONTEXT_CAPTURES = _int("SHOOTFLOW_CONTEXT_CAPTURES", 50)
+        if self.CONTEXT_CAPTURES < 1:
+            raise RuntimeError("SHOOTFLOW_CONTEXT_CAPTURES must be 1 or more")
         self.CHROMIUM_PATH = env("SHOOTFLOW_CHROMIUM", "/usr/bin/chromium")
         self.CHROMEDRIVER_PATH = env("SHOOTFLOW_CHROMEDRIVER", "/usr/bin/chromedriver")
         # Non-public networks pages may still be captured from (CIDRs); none by default.

@@ -1,4 +1,5 @@
 """Real processes the tests run: redis-server, a Celery worker, a page server, the web app."""
+import base64
 import html
 import os
 import signal
@@ -135,8 +136,22 @@ PAGE = """<!doctype html><html><head><title>{title}</title></head>
 <h1 style="margin:40px">{heading}</h1><p style="margin:40px">{text}</p>{script}</body></html>"""
 
 
+# A service worker that answers any page whose address asks for the title Victim itself:
+# what a page could leave behind for the next capture of its origin.
+POISONING_WORKER = """self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("activate", event => event.waitUntil(self.clients.claim()));
+self.addEventListener("fetch", event => {
+  if (event.request.url.includes("title=Victim")) {
+    event.respondWith(new Response("<title>Poisoned</title>poisoned",
+                                   {headers: {"Content-Type": "text/html"}}));
+  }
+});"""
+BASIC_AUTH = ("user", "secret")
+
+
 class _PageHandler(BaseHTTPRequestHandler):
-    """/page?title=..&color=..  /redirect?to=..  /status?code=..  /download  /slow"""
+    """/page?title=..&color=..  /redirect?to=..  /status?code=..  /download  /slow
+    /endless (a download that never ends)  /auth (HTTP basic, user:secret)  /worker.js"""
 
     def do_GET(self):
         parts = urlsplit(self.path)
@@ -151,6 +166,12 @@ class _PageHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Disposition", 'attachment; filename="data.bin"')
             self.end_headers()
             self.wfile.write(b"not a page" * 100)
+        elif parts.path == "/endless":
+            self._endless()
+        elif parts.path == "/auth":
+            self._auth()
+        elif parts.path == "/worker.js":
+            self._send(200, "text/javascript", POISONING_WORKER)
         elif parts.path == "/status" and query.get("code") in ("204", "205"):
             self.send_response(int(query["code"]))  # no content, by definition
             self.end_headers()
@@ -177,6 +198,44 @@ class _PageHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body.encode())
 
+    def _send(self, code, content_type, text, headers=()):
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _endless(self):
+        """A download that goes on until the client hangs up (at about 6 MB/s); what was sent
+        and whether the client hung up are kept in the server's .streams."""
+        stream = {"sent": 0, "closed": False}
+        self.server.streams.append(stream)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Disposition", 'attachment; filename="endless.bin"')
+        self.end_headers()
+        chunk = b"x" * 65536
+        try:
+            while not self.server.stop.wait(0.01):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                stream["sent"] += len(chunk)
+        except OSError:
+            stream["closed"] = True
+
+    def _auth(self):
+        expected = "Basic " + base64.b64encode(":".join(BASIC_AUTH).encode()).decode()
+        if self.headers.get("Authorization") == expected:
+            self._send(200, "text/html", PAGE.format(
+                title="Signed in", heading="Signed in", color="#ffffff", text="", script=""))
+        else:
+            self._send(401, "text/html", PAGE.format(
+                title="Sign-in required", heading="Sign-in required", color="#ffffff",
+                text="", script=""), [("WWW-Authenticate", 'Basic realm="tests"')])
+
     def log_message(self, *args):
         pass
 
@@ -186,6 +245,7 @@ class PageServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _PageHandler)
         self.server.daemon_threads = True
         self.server.stop = threading.Event()
+        self.server.streams = []  # /endless downloads: {"sent": bytes, "closed": bool}
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -1,5 +1,6 @@
 """The capture engine alone: a real Chromium, pages served on 127.0.0.1, no Celery."""
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -9,9 +10,14 @@ import psutil
 import pytest
 from PIL import Image
 
-from shootflow.capture import Browser, BrowserOptions, BrowserSession, PageError
+from shootflow.capture import Browser, BrowserOptions, BrowserSession, CaptureResult, PageError
+from shootflow.capture.chromium import chromium_flags
+from shootflow.capture.devtools import DevTools
+from shootflow.capture.limits import ERROR_LIMIT, TITLE_LIMIT, URL_LIMIT, clip
 from shootflow.capture.processes import (
     OWNER_VAR, PROFILE_PREFIX, read, reap_orphans, tree)
+from shootflow.urls import MAX_URL_LENGTH
+from shootflow.workflows.tasks import fit_for_row
 from tests.servers import alive_chromium, free_port, wait_for
 
 # The test pages are on 127.0.0.1, which the egress guard refuses unless allowed.
@@ -79,31 +85,20 @@ def test_page_that_never_finishes_times_out_and_asks_for_a_new_browser(pages):
         session.shutdown()
 
 
-def _disk_cache_dirs(browser):
-    """The --disk-cache-dir of every Chromium process under this browser's ChromeDriver."""
-    found = set()
-    for proc in tree(browser.pid):  # a helper may be a zombie, or gone, by now
-        found.update(arg.split("=", 1)[1] for arg in read(proc, "cmdline", ())
-                     if arg.startswith("--disk-cache-dir="))
-    return found
-
-
-def test_session_reuses_one_browser_then_recycles_with_the_same_cache(pages):
+def test_session_reuses_one_browser_then_recycles(pages):
     session = BrowserSession(BrowserOptions(allowed_networks=LOCAL), max_captures=3)
     try:
         first_pid = session.browser.pid
-        cache = _disk_cache_dirs(session.browser)
         for n in range(3):
             assert session.capture(pages.url(title=f"p{n}")).title == f"p{n}"
         assert session.started == 1
+        first = alive_chromium(p.pid for p in tree(first_pid))
         session.capture(pages.url(title="p3"))
         assert session.started == 2
         assert session.browser.pid != first_pid
-        assert len(cache) == 1 and _disk_cache_dirs(session.browser) == cache
-        assert Path(next(iter(cache))).is_dir()
+        wait_for(lambda: not alive_chromium(first), timeout=15, message="the old browser to go")
     finally:
         session.shutdown()
-    assert not Path(next(iter(cache))).exists()  # the process is done with it
 
 
 @pytest.mark.parametrize("script", ["alert('hello')", "confirm('sure?')", "prompt('name?')",
@@ -112,6 +107,56 @@ def test_pages_that_open_dialogs_are_still_captured(browser, pages, script):
     result = browser.capture(pages.url(title="Dialog", script=script))
     assert result.title == "Dialog"
     assert browser.capture(pages.url(title="Next")).title == "Next"
+
+
+def test_a_long_title_and_address_are_read_cut(browser, pages):
+    """A 5 MB title (set by the page) and a 3,000-character address come back cut, with an
+    ellipsis."""
+    url = pages.url(title="Long", pad="p" * 3000,
+                    script="document.title = 'T'.repeat(5 * 2 ** 20);")
+    result = browser.capture(url)
+    assert result.title == "T" * (TITLE_LIMIT - 1) + "\u2026"
+    assert result.final_url == url[:URL_LIMIT - 1] + "\u2026"
+
+
+def test_a_result_is_cut_to_what_a_row_keeps():
+    result = fit_for_row(CaptureResult(b"", "T" * 5 * 2**20, "http://x/" + "p" * 5000, 200, 1))
+    assert result.title == "T" * (TITLE_LIMIT - 1) + "\u2026"
+    assert result.final_url == ("http://x/" + "p" * 5000)[:URL_LIMIT - 1] + "\u2026"
+    assert fit_for_row(CaptureResult(b"", "Short", "http://x/", 200, 1)).title == "Short"
+    assert URL_LIMIT == MAX_URL_LENGTH  # an address is never kept longer than one accepted
+
+
+@pytest.mark.parametrize("text, limit, kept", [
+    (None, 5, None), ("", 5, ""), ("12345", 5, "12345"), ("123456", 5, "1234\u2026"),
+    ("e" * 5000, ERROR_LIMIT, "e" * (ERROR_LIMIT - 1) + "\u2026"),
+])
+def test_clip(text, limit, kept):
+    assert clip(text, limit) == kept
+
+
+@pytest.mark.parametrize("uid, sandboxed", [(0, False), (1000, True)])
+def test_only_root_runs_chromium_without_its_sandbox(uid, sandboxed):
+    assert ("--no-sandbox" not in chromium_flags(uid)) is sandboxed
+
+
+def test_chromium_blocks_pop_ups_and_is_sandboxed_unless_root(browser):
+    flags = {arg for proc in tree(browser.pid) if read(proc, "name") == "chromium"
+             for arg in read(proc, "cmdline", ())}
+    assert "--headless=new" in flags  # these are Chromium's arguments
+    assert ("--no-sandbox" in flags) is (os.geteuid() == 0)
+    assert "--disable-popup-blocking" not in flags
+
+
+def test_the_engines_devtools_connection_outlives_a_quiet_spell(browser):
+    """A worker may wait long for its next task; reads must not time out meanwhile."""
+    devtools = DevTools(browser._profile, timeout=0.5)
+    try:
+        devtools._reader.join(2)  # ends within 0.5 s of silence if reads time out
+        assert devtools._reader.is_alive()
+        assert devtools.call("Target.getTargets")["targetInfos"]
+    finally:
+        devtools.close()
 
 
 OWNER = """

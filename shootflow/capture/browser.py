@@ -1,6 +1,6 @@
-"""One headless Chromium, driven through ChromeDriver, that captures one page at a time."""
+"""One headless Chromium, driven through ChromeDriver, that captures one page at a time,
+each in a browser context of its own."""
 import base64
-import json
 import logging
 import os
 import re
@@ -17,44 +17,31 @@ from selenium.webdriver.chrome.service import Service
 from urllib3.exceptions import HTTPError
 
 from ..netpolicy import NetPolicy
-from .egress import FAILURE_HEADER, EgressProxy
+from .chromium import CHROMIUM_FLAGS, chrome_options  # noqa: F401  (tests/test_ui.py)
+from .contexts import CaptureContexts
+from .devtools import DevTools, DevToolsError
+from .egress import EgressProxy
 from .errors import BrowserError, PageError, describe_net_error
+from .limits import TITLE_LIMIT, URL_LIMIT, clip
+from .netlog import MainDocument, log_messages, read_main_document
 from .processes import PROFILE_PREFIX, owner_environment
 
 log = logging.getLogger(__name__)
 
-# A closed network refuses Chromium's own background traffic; these flags keep it quiet.
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--hide-scrollbars",
-    "--mute-audio",
-    "--metrics-recording-only",
-)
-# WebRTC may send UDP only through a proxy, and an HTTP proxy carries none, so no STUN or
-# TURN packet goes around the egress guard (WebTransport refuses to run behind a proxy).
-# A profile preference: --force-webrtc-ip-handling-policy is ignored by --headless=new.
-GUARD_PREFS = {"webrtc.ip_handling_policy": "disable_non_proxied_udp"}
 # A page's alert(), confirm() or print() would block every later command ("unexpected alert
 # open"); nobody is there to answer them, so they answer themselves.
 NO_DIALOGS = ("window.alert = () => undefined; window.confirm = () => false; "
               "window.prompt = () => null; window.print = () => undefined;")
-# One round trip after each load: the address, the title, and whether this document is one
-# the previous capture already read (the mark is set here). A load Chromium drops (a 204, a
-# download, a redirect to javascript:) leaves the old document in view; the mark says so,
+# One round trip after each load: the address and the title, no longer than they are kept
+# (one character more, so clip() knows to add its ellipsis), and whether this document is
+# one an earlier capture already read (the mark is set here). A load Chromium drops (a 204,
+# a download, a redirect to javascript:) leaves the old document in view; the mark says so,
 # so an old page is never captured as a new one.
 READ_PAGE = ("const mark = arguments[0], seen = window[mark] === true; window[mark] = true; "
-             "return [location.href, document.title, seen];")
+             "return [location.href.slice(0, arguments[1]), document.title.slice(0, arguments[2]),"
+             " seen];")
+# A new context's tab starts on this; still on show after a load, the load was dropped too.
+BLANK = "about:blank"
 SCREENSHOT = {"format": "png", "optimizeForSpeed": True}
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 
@@ -71,9 +58,11 @@ class BrowserOptions:
     # Send every request through the egress guard. Only measurements and the tests that
     # prove the guard turn it off.
     egress_guard: bool = True
-    # Chromium's disk cache folder (None: inside the browser's own profile). A session hands
-    # the same folder to each browser it starts, so a recycled browser starts warm.
-    cache_dir: str | None = None
+    # Captures one browser context serves before a fresh one replaces it; captures for
+    # another isolation key (another user) always get a fresh one. Between two captures in
+    # one context, the capture's windows are closed and its cookies and origin's storage
+    # cleared. 1 gives every capture its own context, at about twice the CPU per capture.
+    context_captures: int = 50
 
 
 @dataclass(frozen=True)
@@ -85,77 +74,66 @@ class CaptureResult:
     elapsed_ms: int
 
 
-@dataclass(frozen=True)
-class _MainDocument:
-    """What the network log says about the top-level document."""
-    url: str | None = None       # the last URL requested, after any redirects
-    status: int | None = None
-    net_error: str | None = None
-    from_guard: bool = False     # the response was the egress guard's refusal or failure
-    aborted: str | None = None   # the net error when Chromium cancelled the navigation
-
-
 class Browser:
-    """A started Chromium; call capture() many times, quit() once."""
+    """A started Chromium; call capture() many times, quit() once. Captures run in throwaway
+    browser contexts, one per isolation key, replaced every options.context_captures
+    captures; a capture's page stays on show until end_capture() or the next capture."""
 
     def __init__(self, options=BrowserOptions()):
         self.options = options
-        self.proxy = None
+        self.proxy = self.driver = self._devtools = self._contexts = self._context = None
+        self._context_key, self._context_uses, self._left = None, 0, None
         self._mark = f"__shootflow_{secrets.token_hex(8)}"  # see READ_PAGE
         self._shown = None  # the address of the document on show, when known
-        flags = [*CHROMIUM_FLAGS]
+        context_params = {"disposeOnDetach": True}  # our connection gone: contexts go too
         if options.egress_guard:
             self.proxy = EgressProxy(NetPolicy(options.allowed_networks))
-            # "<-loopback>" takes away Chromium's implicit bypass for localhost and
-            # 127.0.0.0/8, so every request, loopback included, meets the guard.
-            flags += [f"--proxy-server={self.proxy.url}", "--proxy-bypass-list=<-loopback>"]
+            # A new context does take the browser's --proxy-server today; said again here,
+            # so that it cannot stop doing so unnoticed.
+            context_params.update(proxyServer=self.proxy.url, proxyBypassList="<-loopback>")
         # The owner's pid in the profile's name lets reap_orphans() find this Chromium if
         # the owning process dies without quitting it (SIGKILL, OOM killer).
         self._profile = tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{os.getpid()}-")
-        chrome = webdriver.ChromeOptions()
-        chrome.binary_location = options.chromium_path
         width, height = options.viewport
-        if options.cache_dir:
-            flags.append(f"--disk-cache-dir={options.cache_dir}")
-        for flag in (*flags, f"--window-size={width},{height}",
-                     f"--user-data-dir={self._profile}"):
-            chrome.add_argument(flag)
-        chrome.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-        chrome.unhandled_prompt_behavior = "dismiss"  # e.g. a beforeunload prompt
-        chrome.add_experimental_option(
-            "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
-        if self.proxy is not None:
-            chrome.add_experimental_option("prefs", GUARD_PREFS)
+        # What each capture's tab gets before its page loads (Page.enable, or the script
+        # is never run).
+        tab_setup = [("Page.enable", {}),
+                     ("Emulation.setDeviceMetricsOverride", {
+                         "width": width, "height": height, "deviceScaleFactor": 1,
+                         "mobile": False}),
+                     ("Page.addScriptToEvaluateOnNewDocument", {"source": NO_DIALOGS})]
         try:
-            service = Service(options.chromedriver_path, env=owner_environment())
-            self.driver = webdriver.Chrome(options=chrome, service=service)
+            self.driver = webdriver.Chrome(
+                options=chrome_options(options, self._profile, self.proxy and self.proxy.url),
+                service=Service(options.chromedriver_path, env=owner_environment()))
             self.driver.set_page_load_timeout(options.page_load_timeout)
-            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                                        {"source": NO_DIALOGS})
-            self._main_frame = self._frame_id()
-        except WebDriverException as exc:
-            shutil.rmtree(self._profile, ignore_errors=True)
-            if self.proxy is not None:
-                self.proxy.stop()
-            raise BrowserError(f"could not start Chromium: {exc.msg}") from exc
+            self._devtools = DevTools(self._profile)
+            # The driver's own tab, in the default context, shows no page; refused there too.
+            self._devtools.call("Browser.setDownloadBehavior", {"behavior": "deny"})
+            self._contexts = CaptureContexts(self._devtools, context_params, tab_setup)
+            self._contexts.prepare()  # the first capture's, while the caller gets ready
+        except (WebDriverException, DevToolsError, OSError) as exc:
+            self.quit()
+            raise BrowserError(f"could not start Chromium: {getattr(exc, 'msg', None) or exc}") \
+                from exc
 
     @property
     def pid(self):
         return self.driver.service.process.pid
 
-    def capture(self, url):
-        """Load url and screenshot the viewport; PageError for the page's faults."""
+    def capture(self, url, isolation=None):
+        """Load url and screenshot the viewport; PageError for the page's faults.
+
+        Captures with another isolation key (one per user) never share a browser context."""
         started = time.monotonic()
         driver = self.driver
         try:
+            self._open_context(isolation)
+            self._left.add(_origin(url))
             if self._same_document(url):
                 # Only the fragment differs: Chromium would scroll the page it shows instead
-                # of loading a new one, and the mark below would call that a dropped load.
-                driver.get("about:blank")
-            self._shown = None
-            driver.get_log("performance")  # drop what the previous page left
+                # of loading a new one, and the mark would call that a dropped load.
+                driver.get(BLANK)
             if self.proxy is not None:
                 self.proxy.new_page()
             try:
@@ -172,9 +150,12 @@ class Browser:
             document = self._main_document()
             if document.net_error or document.from_guard:
                 raise self._page_error(document.net_error, document, url)
-            final_url, title, seen = driver.execute_script(READ_PAGE, self._mark)
+            final_url, title, seen = driver.execute_script(
+                READ_PAGE, self._mark, URL_LIMIT + 1, TITLE_LIMIT + 1)
+            final_url, title = clip(final_url, URL_LIMIT), clip(title, TITLE_LIMIT)
             self._shown = final_url
-            if seen:
+            self._left.add(_origin(final_url))
+            if seen or final_url == BLANK:
                 raise self._dropped(document, url)
             if not final_url.startswith(("http://", "https://")):
                 if document.aborted:
@@ -182,9 +163,10 @@ class Browser:
                 final_url = driver.current_url  # an error page's own address says less
                 raise PageError(f"the page ended on a non-web address ({final_url[:80]})")
             png = self._screenshot()
-            driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         except PageError:
             raise
+        except DevToolsError as exc:
+            raise BrowserError(f"the browser failed: {exc}") from exc
         except WebDriverException as exc:
             raise BrowserError(f"the browser failed: {(exc.msg or str(exc)).splitlines()[0]}") \
                 from exc
@@ -192,6 +174,46 @@ class Browser:
             raise BrowserError("the browser stopped unexpectedly") from exc
         elapsed = round((time.monotonic() - started) * 1000)
         return CaptureResult(png, title, final_url, document.status, elapsed)
+
+    def _open_context(self, key):
+        """Make the tab ready for a capture: the same context, tidied, while it may serve
+        more captures for this key; else a new context (the old one disposed of)."""
+        if (self._context is not None and key == self._context_key
+                and self._context_uses < self.options.context_captures):
+            self.end_capture()
+        else:
+            context = self._contexts.take()
+            self.dispose_context()
+            self._context, self._context_key, self._context_uses = context, key, 0
+            self.driver.switch_to.window(context.target)
+            self._main_frame = context.target  # a tab's main frame has the tab's target id
+            self._shown = None
+        self._context_uses += 1
+        self._left = set()  # the origins to clear: from here on, end_capture() tidies
+        if self._context_uses >= self.options.context_captures:
+            self._contexts.prepare()  # the next capture's, while this one loads
+
+    def end_capture(self):
+        """Leave the context as a new one for the next capture: the page's windows closed,
+        its cookies and its origins' storage cleared. The page stays on show until the next
+        load (a blank page in between costs a renderer each time); what it still writes is
+        its own origin's, which only that origin can read."""
+        if self._context is None or self._left is None:
+            return
+        origins, self._left = self._left, None
+        try:
+            self._contexts.close_windows(self._context)
+            self._contexts.clear(self._context, sorted(filter(None, origins)))
+        except (WebDriverException, DevToolsError, HTTPError, OSError) as exc:
+            log.warning("could not tidy a capture's context (%s); disposing of it", exc)
+            self.dispose_context()
+
+    def dispose_context(self):
+        """Dispose of the last capture's context: its page, pop-ups, storage, credentials and
+        service workers go, and none of its scripts runs on (does not wait)."""
+        context, self._context, self._left = self._context, None, None
+        if context is not None:
+            self._contexts.dispose(context)
 
     def _same_document(self, url):
         """Would loading url only move within the page on show (or is that unknown)?"""
@@ -208,7 +230,7 @@ class Browser:
 
     @staticmethod
     def _dropped(document, url):
-        """Chromium kept the previous document: why, as far as the network log says."""
+        """Chromium kept the document on show: why, as far as the network log says."""
         if document.status in (204, 205):
             return PageError(f"the server sent no page (HTTP {document.status})")
         if document.url and not document.url.startswith(("http://", "https://")):
@@ -221,42 +243,13 @@ class Browser:
 
     def _main_document(self):
         """The top-level document's last URL, status and net error, from the network log."""
-        entries = [json.loads(entry["message"])["message"]
-                   for entry in self.driver.get_log("performance")]
-        document = self._read_main_document(entries)
+        messages, guarded = log_messages(self.driver), self.proxy is not None
+        document = read_main_document(messages, self._main_frame, guarded)
         if document is None:  # the main frame has a new id (Chromium does not promise one)
-            self._main_frame = self._frame_id()
-            document = self._read_main_document(entries) or _MainDocument()
-        return document
-
-    def _frame_id(self):
-        return self.driver.execute_cdp_cmd("Page.getFrameTree", {})["frameTree"]["frame"]["id"]
-
-    def _read_main_document(self, entries):
-        """What entries say about the main frame's document; None if it requested none."""
-        request_id, url, status, error, from_guard, aborted = None, None, None, None, False, None
-        for message in entries:
-            params = message.get("params", {})
-            method = message.get("method")
-            if method == "Network.requestWillBeSent" and request_id is None:
-                if params.get("type") == "Document" and params.get("frameId") == self._main_frame:
-                    request_id, url = params["requestId"], params["request"]["url"]
-            elif params.get("requestId") != request_id or request_id is None:
-                continue
-            elif method == "Network.requestWillBeSent":  # a redirect: same id, next URL
-                url = params["request"]["url"]
-            elif method == "Network.responseReceived":
-                status = params["response"].get("status")
-                headers = params["response"].get("headers", {})
-                from_guard = (self.proxy is not None and any(
-                    name.lower() == FAILURE_HEADER.lower() for name in headers))
-            elif method == "Network.loadingFailed" and params.get("canceled"):
-                aborted = params.get("errorText")
-            elif method == "Network.loadingFailed":
-                error = params.get("errorText")
-        if request_id is None:
-            return None
-        return _MainDocument(url, status, error, from_guard, aborted)
+            self._main_frame = self.driver.execute_cdp_cmd(
+                "Page.getFrameTree", {})["frameTree"]["frame"]["id"]
+            document = read_main_document(messages, self._main_frame, guarded)
+        return document or MainDocument()
 
     def _page_error(self, net_error, document, url):
         """A PageError for a failed top-level document; the guard's reason when it was the guard."""
@@ -276,10 +269,22 @@ class Browser:
 
     def quit(self):
         try:
-            self.driver.quit()
+            if self._contexts is not None:
+                self._contexts.close()
+            if self._devtools is not None:
+                self._devtools.close()
+            if self.driver is not None:
+                self.driver.quit()
         except Exception:  # already dead: nothing left to tell
             log.debug("browser quit failed", exc_info=True)
         finally:
             if self.proxy is not None:
                 self.proxy.stop()
             shutil.rmtree(self._profile, ignore_errors=True)
+
+
+def _origin(url):
+    """scheme://host[:port] of an http(s) URL, '' for anything else."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}" \
+        if parts.scheme in ("http", "https") else ""

@@ -36,6 +36,7 @@ _NET_ERRORS = {
     "ERR_UNSAFE_REDIRECT": "{host} redirects to an address that is not a web page",
     "ERR_TUNNEL_CONNECTION_FAILED": "could not open a connection to {hostport}",
     "ERR_PROXY_CONNECTION_FAILED": "the browser's egress guard did not answer",
+    "ERR_INVALID_AUTH_CREDENTIALS": "{host} asks for a user name and password",
 }
 
 

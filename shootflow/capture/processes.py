@@ -15,8 +15,8 @@ GONE = (psutil.NoSuchProcess, psutil.AccessDenied)
 OWNER_VAR = "SHOOTFLOW_BROWSER_OWNER"
 # Process names (/proc's comm, 15 characters at most) of ChromeDriver, Chromium and helpers.
 BROWSER_NAMES = frozenset(("chromedriver", "chromium", "chrome", "chrome_crashpad"))
-# A browser's profile and disk cache folders, named after the process that owns them.
-_FOLDER = re.compile(r"--(?:user-data|disk-cache)-dir=(\S*/" + PROFILE_PREFIX + r"(\d+)-\S*)")
+# A browser's profile folder, named after the process that owns it.
+_FOLDER = re.compile(r"--user-data-dir=(\S*/" + PROFILE_PREFIX + r"(\d+)-\S*)")
 
 
 def tree(pid):

@@ -1,13 +1,9 @@
 """A long-lived browser per process: started on first use, reused, recycled, replaced."""
-import dataclasses
 import logging
-import os
-import shutil
-import tempfile
 
 from .browser import Browser, BrowserOptions
 from .errors import BrowserError, PageError
-from .processes import PROFILE_PREFIX, kill_tree
+from .processes import kill_tree
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +22,16 @@ class BrowserSession:
     @property
     def browser(self):
         if self._browser is None:
-            if self.options.cache_dir is None:
-                # One disk cache for every browser of this session: a replacement starts
-                # with what its predecessor fetched (a cold cache made the first captures
-                # after a recycle several times slower).
-                self.options = dataclasses.replace(self.options, cache_dir=tempfile.mkdtemp(
-                    prefix=f"{PROFILE_PREFIX}{os.getpid()}-cache-"))
             self._browser = self._factory(self.options)
             self.started += 1
             self.captures = 0
         return self._browser
 
-    def capture(self, url):
-        """Capture url; PageError for the page's fault, BrowserError if even a fresh browser fails."""
+    def capture(self, url, isolation=None):
+        """Capture url; PageError for the page's fault, BrowserError if even a fresh browser
+        fails. Captures with different isolation keys (users) share no browser context."""
         try:
-            result = self.browser.capture(url)
+            result = self.browser.capture(url, isolation)
         except PageError as exc:
             if exc.restart:
                 self.close()
@@ -50,6 +41,9 @@ class BrowserSession:
             raise
         finally:
             self.captures += 1
+            if self._browser is not None:
+                # Nothing of this capture (page, pop-ups, storage) waits for the next one.
+                self._browser.end_capture()
         if self.captures >= self.max_captures:
             log.info("recycling the browser after %d captures", self.captures)
             self.close()
@@ -69,8 +63,5 @@ class BrowserSession:
             browser.quit()
 
     def shutdown(self):
-        """Quit the browser and remove the session's disk cache: the process is ending."""
+        """Quit the browser: the process is ending."""
         self.close()
-        if self.options.cache_dir is not None:
-            shutil.rmtree(self.options.cache_dir, ignore_errors=True)
-            self.options = dataclasses.replace(self.options, cache_dir=None)

@@ -21,6 +21,7 @@ def browser_session():
                 viewport=config["VIEWPORT"],
                 page_load_timeout=config["PAGE_LOAD_TIMEOUT"],
                 allowed_networks=config["ALLOWED_NETWORKS"],
+                context_captures=config["CONTEXT_CAPTURES"],
             ),
             max_captures=config["BROWSER_MAX_CAPTURES"],
         )

@@ -1,4 +1,5 @@
 """Celery tasks: each loads rows by id, calls plain code, saves, and moves the state on."""
+import dataclasses
 import logging
 import re
 from datetime import timedelta
@@ -9,6 +10,7 @@ from flask import current_app
 
 from .. import bundles
 from ..capture import BrowserError, PageError
+from ..capture.limits import ERROR_LIMIT, TITLE_LIMIT, URL_LIMIT, clip
 from ..extensions import db
 from ..images import ImageTooLarge
 from ..models import Bundle, Shot, utcnow
@@ -38,6 +40,23 @@ def _store():
     return MediaStore(current_app.config["MEDIA_DIR"])
 
 
+def fit_for_row(result):
+    """The capture result with its title and final URL no longer than a Shot row keeps them
+    (the engine cuts them too; this holds whatever engine made the result)."""
+    return dataclasses.replace(result, title=clip(result.title, TITLE_LIMIT),
+                               final_url=clip(result.final_url, URL_LIMIT))
+
+
+def _fail(shot, message):
+    """Fail the shot with message, no longer than a Shot row keeps it (it may quote the page)."""
+    bundles.fail_shot(shot, clip(message, ERROR_LIMIT))
+
+
+def isolation_key(bundle):
+    """Whose captures may share a browser context: one user's (auth on), or one client's."""
+    return f"user:{bundle.owner_id}" if bundle.owner_id is not None else f"client:{bundle.client}"
+
+
 @shared_task(name="shots.capture", acks_late=True)
 def capture(shot_id):
     """Capture one shot's page; a page's failure is recorded on the shot, never raised."""
@@ -50,7 +69,7 @@ def capture(shot_id):
     result = error = None
     with watch_for_cancel(shot_id, on_cancel=session.kill):
         try:
-            result = session.capture(shot.url)
+            result = session.capture(shot.url, isolation_key(shot.bundle))
         except (PageError, BrowserError) as exc:
             error = str(exc)
         except SoftTimeLimitExceeded:
@@ -60,12 +79,12 @@ def capture(shot_id):
     if shot.state == "cancelled":
         log.info("shot %s of bundle %s stopped: cancelled", shot.id, shot.bundle_id)
     elif error:
-        bundles.fail_shot(shot, error)
+        _fail(shot, error)
     else:
         try:
-            bundles.record_capture(shot, result, _store())
+            bundles.record_capture(shot, fit_for_row(result), _store())
         except ImageTooLarge as exc:
-            bundles.fail_shot(shot, f"the screenshot is too large to keep ({exc})")
+            _fail(shot, f"the screenshot is too large to keep ({exc})")
     db.session.commit()
     bundles.settle_after(shot)
     db.session.commit()
@@ -81,7 +100,7 @@ def process(shot_id):
     try:
         bundles.record_thumbnail(shot, _store())
     except (OSError, ImageTooLarge) as exc:
-        bundles.fail_shot(shot, f"the screenshot could not be processed ({exc})")
+        _fail(shot, f"the screenshot could not be processed ({exc})")
     db.session.commit()
     bundles.settle_after(shot)
     db.session.commit()
