@@ -191,3 +191,19 @@ def test_with_accounts_the_waiting_cap_is_per_user(ctx, app, auth_app, monkeypat
         "/api/v1/bundles", json={"urls": ["d.example"]}, headers=bearer(new_token(auth_app, name)),
         environ_base={"REMOTE_ADDR": "198.51.100.13"})  # from another address: still theirs
     assert response.status_code == 429 and "3 shots waiting" in response.get_json()["error"]
+
+
+def test_with_accounts_the_url_limit_is_per_user(ctx, app, auth_app, monkeypatch):
+    """One user from two addresses shares one limit; another user from the same address
+    has a limit of their own."""
+    monkeypatch.setitem(auth_app.config, "URLS_PER_MINUTE", 2)
+    first, second = new_user(auth_app, "limited"), new_user(auth_app, "other")
+    client = auth_app.test_client()
+
+    def post(name, address, urls):
+        return client.post("/api/v1/bundles", json={"urls": urls},
+                           headers=bearer(new_token(auth_app, name)),
+                           environ_base={"REMOTE_ADDR": address})
+    assert post(first, "198.51.100.20", ["a.example", "b.example"]).status_code == 202
+    assert post(first, "198.51.100.21", ["c.example"]).status_code == 429
+    assert post(second, "198.51.100.20", ["c.example"]).status_code == 202

@@ -43,7 +43,8 @@ def submit_bundle(lines, client, owner_id=None):
     # The limit comes before the name lookups, which may take seconds: a client over its
     # limit costs a web thread no more than reading its text.
     per_minute = config["URLS_PER_MINUTE"]
-    if not _rate_limit().take(client, len(urls), per_minute):
+    who = f"user:{owner_id}" if owner_id is not None else client  # with auth on, per user
+    if not _rate_limit().take(who, len(urls), per_minute):
         raise RateLimited(f"Too many URLs: at most {per_minute:,} a minute from one client. "
                           "Wait a minute and try again.")
     cap = config["MAX_WAITING_SHOTS"]
