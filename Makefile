@@ -41,6 +41,9 @@ os-packages:
 	fi
 
 $(STAMP): pyproject.toml
+	@# A virtualenv made by another interpreter (PYTHON changed) is made anew, not mixed.
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print(sys.version)')" != \
+	     "$$($(PYTHON) -c 'import sys; print(sys.version)')" ]; then rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
