@@ -37,6 +37,7 @@ from bench.procs import (ROOT, Processes, free_port, machine_busy_seconds, port_
 PY = sys.executable
 BIN = Path(PY).parent
 FINAL = ("done", "partial", "failed", "cancelled")
+WORKERS = ("capture", "interactive", "images")  # the Procfile's Celery workers
 KEPT_ENV = ("SHOOTFLOW_CHROMIUM", "SHOOTFLOW_CHROMEDRIVER")
 
 
@@ -281,7 +282,8 @@ class Stack:
             "TMPDIR": str(work / "tmp"),
             "PYTHONUNBUFFERED": "1",
         })
-        self.web = self.capture = self.images = self.redis = self.pages_proc = None
+        self.web = self.capture = self.interactive = self.images = None
+        self.redis = self.pages_proc = None
         self.corpus_stats = None
         self._db = None
 
@@ -321,6 +323,7 @@ class Stack:
         log("starting web, capture and images as the Procfile says")
         self.web = self.start_procfile("web")
         self.capture = self.start_procfile("capture")
+        self.interactive = self.start_procfile("interactive")
         self.images = self.start_procfile("images")
         self.corpus_stats = self._corpus_ready()
         wait_for(lambda: self._alive() and port_open(self.web_port), 60, 0.2, "the web app")
@@ -328,7 +331,7 @@ class Stack:
                  30, 0.5, "the web app to answer /")
         from celery import Celery
         control = Celery(broker=self.redis_url)
-        for name in ("capture", "images"):
+        for name in WORKERS:
             dest = f"{name}@{self.hostname}"
             wait_for(lambda: self._alive() and control.control.ping(destination=[dest],
                                                                     timeout=1.0),
@@ -336,7 +339,8 @@ class Stack:
         control.close()
 
     def _alive(self):
-        for process in (self.web, self.capture, self.images, self.redis, self.pages_proc):
+        for process in (self.web, self.capture, self.interactive, self.images, self.redis,
+                        self.pages_proc):
             if process is not None and not process.alive():
                 raise RuntimeError(f"{process.name} exited; see {process.log_path}")
         return True
@@ -374,14 +378,15 @@ class Stack:
         self.db.commit()
         return rows
 
-    def roots(self, which=("capture", "images", "web", "redis", "pages_proc")):
+    def roots(self, which=(*WORKERS, "web", "redis", "pages_proc")):
         return [getattr(self, name).pid for name in which if getattr(self, name) is not None]
 
     def worker_roots(self):
-        return self.roots(("capture", "images"))
+        return self.roots(WORKERS)
 
     def root_names(self):
         names = {"capture": "capture worker (Celery)", "images": "images worker (Celery)",
+                 "interactive": "interactive capture worker (Celery)",
                  "web": "web (gunicorn)", "redis": "redis-server", "pages_proc": "page server"}
         return {getattr(self, attr).pid: name for attr, name in names.items()
                 if getattr(self, attr) is not None}
@@ -400,7 +405,7 @@ class Stack:
         counts = {"capture": Counter(), "process": Counter()}
         pattern = re.compile(r"Task shots\.(capture|process)\[[^\]]+\] succeeded in [\d.]+s: "
                              r"'([0-9a-f]{24})'")
-        for name in ("capture", "images"):
+        for name in WORKERS:
             with open(self.logs / f"{name}.log", errors="replace") as handle:
                 for line in handle:
                     match = pattern.search(line)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .config import BASE_DIR, Config
 
-ALWAYS = ["web", "capture", "images", "beat", "flower"]
+ALWAYS = ["web", "capture", "interactive", "images", "beat", "flower"]
 RUN_AS_VAR = "SHOOTFLOW_RUN_AS"
 
 
