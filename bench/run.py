@@ -1072,7 +1072,8 @@ def sections(args, report, procs, stack):
              for i, x in enumerate(fair["busy"])],
             note=f"Idle p50 {idle_p50:.0f} ms. Every bundle's first shots go to the "
                  "interactive lane (queue capture), the rest of a big bundle to capture.bulk; "
-                 "a capture worker takes from the two in turn. Target: within 2x idle.")
+                 "the capture worker takes from the two in turn, the interactive worker "
+                 "only from capture. Target: within 2x idle.")
         results["fairness"] = fair
 
     # 3. scale
