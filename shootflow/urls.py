@@ -3,6 +3,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
+
 from .netpolicy import NetPolicy, resolve_many
 from .special_addresses import address_text
 
@@ -65,6 +67,17 @@ def _ipv4_host(host):
     return ipaddress.IPv4Address(value)
 
 
+def _domain_to_ascii(host):
+    """host as the URL Standard and Chromium write it: UTS #46 mapping, non-transitional
+    (straße.de is xn--strae-oqa.de; Python's own "idna" codec, IDNA 2003, would make it
+    strasse.de, another domain), then Punycode for each label that is not ASCII."""
+    if host.isascii():
+        return host.lower()
+    mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+    return ".".join(label if label.isascii() else "xn--" + label.encode("punycode").decode()
+                    for label in mapped.split("."))
+
+
 def _check_host(host):
     """The host as Chromium will use it: IP literals in canonical form, names in ASCII."""
     if not host:
@@ -78,8 +91,8 @@ def _check_host(host):
             raise URLError(f"has an IPv6 zone in its address {host!r}")
         return address_text(address)
     try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
+        ascii_host = _domain_to_ascii(host)
+    except (idna.IDNAError, UnicodeError):
         raise URLError(f"has an invalid host name {host!r}") from None
     address = _ipv4_host(ascii_host)
     if address is not None:

@@ -207,3 +207,34 @@ def test_with_accounts_the_url_limit_is_per_user(ctx, app, auth_app, monkeypatch
     assert post(first, "198.51.100.20", ["a.example", "b.example"]).status_code == 202
     assert post(first, "198.51.100.21", ["c.example"]).status_code == 429
     assert post(second, "198.51.100.20", ["c.example"]).status_code == 202
+
+
+@pytest.mark.parametrize("method, path, body, status, message", [
+    ("post", "/api/v1/bundles", '{"urls": ' + "[" * 5000 + "]" * 5000 + "}", 400,
+     "nested too deeply"),
+    ("put", "/api/v1/bundles", "{}", 405, "Method not allowed"),
+    ("delete", "/api/v1/bundles/000000000000000000000000", None, 405, "Method not allowed"),
+    ("get", "/api/v1/no-such-thing", None, 404, "Not found"),
+    ("post", "/api/v1/bundles", '{"urls": ["' + "a" * 3 * 2**20 + '"]}', 413, "too large"),
+])
+def test_every_api_error_is_json(ctx, client, method, path, body, status, message):
+    before = row_counts()
+    response = getattr(client, method)(path, data=body, content_type="application/json")
+    assert response.status_code == status and response.is_json
+    assert message in response.get_json()["error"]
+    assert row_counts() == before
+
+
+def test_a_failure_inside_the_api_is_json_too(ctx, app, monkeypatch):
+    """A fault injected on purpose (nothing in the API fails on request)."""
+    from shootflow.web import api
+
+    def broken(_bundle):
+        raise RuntimeError("injected")
+    monkeypatch.setattr(api, "bundle_json", broken)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    bundle = create_bundle(["https://example.com/"], client="198.51.100.30")
+    db.session.commit()
+    response = app.test_client().get(f"/api/v1/bundles/{bundle.id}")
+    assert response.status_code == 500 and response.is_json
+    assert "went wrong on shootflow's side" in response.get_json()["error"]

@@ -5,7 +5,9 @@ The canary records every TCP connection and UDP datagram that reaches it; it mus
 test_without_the_guard_the_canary_is_reached shows the same pages do reach a canary when
 the guard is off, so these tests can fail."""
 import io
+import re
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -184,3 +186,13 @@ def test_guard_answers_a_refused_tunnel_without_connecting(untouched):
             "refused: 127.0.0.2 is a loopback address"
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("name", ["straße.invalid", "faß.invalid", "ＥＸＡＭＰＬＥ.invalid",
+                                  "☃.invalid"])
+def test_submit_time_names_are_the_ones_chromium_asks_for(browser, name):
+    """The egress guard hears the name Chromium really looks up; it must be the name the
+    submit check looked up (no DNS answers here: the guard's failure names the host)."""
+    expected = urlsplit(normalize_url(f"http://{name}/")).hostname
+    with pytest.raises(PageError, match=rf"^could not resolve host {re.escape(expected)}$"):
+        browser.capture(f"http://{name}/")

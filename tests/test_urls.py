@@ -12,6 +12,13 @@ from shootflow.urls import URLError, normalize_url, parse_url_list, without_cred
     ("https://example.com/a#fragment", "https://example.com/a"),
     ("https://[::1]:8080/x", "https://[::1]:8080/x"),
     ("bücher.de", "https://xn--bcher-kva.de/"),
+    # UTS #46 non-transitional, as Chromium and the URL Standard: ß stays, it is not "ss"
+    ("https://straße.de/", "https://xn--strae-oqa.de/"),
+    ("faß.de", "https://xn--fa-hia.de/"),
+    ("ＥＸＡＭＰＬＥ.com", "https://example.com/"),  # full-width letters
+    ("example。com", "https://example.com/"),  # ideographic full stop
+    ("Bücher.DE/x", "https://xn--bcher-kva.de/x"),
+    ("☃.net", "https://xn--n3h.net/"),
 ])
 def test_normalize(text, expected):
     assert normalize_url(text) == expected

@@ -2,6 +2,7 @@
 import time
 
 from flask import Blueprint, current_app, jsonify, request, url_for
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from ..extensions import db
 from ..models import Bundle, Shot
@@ -46,7 +47,11 @@ def bundle_json(bundle):
 
 
 def _json_object():
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # json.loads gives up on a few thousand levels of nesting
+        raise BadRequest("The JSON is nested too deeply: send an object such as "
+                         '{"urls": ["https://example.com"]}.') from None
     return payload if isinstance(payload, dict) else None
 
 
@@ -149,16 +154,28 @@ def show_shot(shot_id):
     return jsonify(shot_json(shot))
 
 
-@bp.errorhandler(404)
-def not_found(_exc):
-    return error("Not found.", 404)
+# Every answer under /api is JSON with an "error", whatever went wrong and wherever (routing
+# errors such as 405 happen before the blueprint is known, hence app-wide handlers).
+MESSAGES = {404: "Not found.", 405: "Method not allowed.",
+            413: "The request body is too large."}
 
 
-@bp.errorhandler(405)
-def method_not_allowed(_exc):
-    return error("Method not allowed.", 405)
+def _for_api():
+    return request.path.startswith(bp.url_prefix + "/") or request.path == bp.url_prefix
 
 
-@bp.errorhandler(413)
-def too_large(_exc):
-    return error("The request body is too large.", 413)
+@bp.app_errorhandler(HTTPException)
+def http_error(exc):
+    if not _for_api():
+        return exc
+    message = MESSAGES.get(exc.code) or exc.description or exc.name
+    return error(message, exc.code)
+
+
+@bp.app_errorhandler(InternalServerError)
+def server_error(exc):
+    if not _for_api():
+        return exc
+    current_app.logger.error("API request %s %s failed", request.method, request.path)
+    return error("Something went wrong on shootflow's side; the error is in its log. "
+                 "Try again, and report it if it keeps happening.", 500)
