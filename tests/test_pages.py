@@ -206,3 +206,25 @@ def test_page_titles_are_shown_as_text(ctx, client, form, worker, pages):
         html = client.get(url).get_data(as_text=True)
         assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;" in client.get(location).get_data(True)
+
+
+def test_the_home_page_lists_bundles_without_loading_their_shots(ctx, app, client):
+    """Each recent bundle's size and first URL come from two small queries; no shot row is
+    loaded (a 1,000-URL bundle would cost 1,000 rows for one line)."""
+    from sqlalchemy import event
+
+    from shootflow.bundles import create_bundle
+    create_bundle([f"https://example.com/{n}" for n in range(30)])
+    db.session.commit()
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_):
+        statements.append(statement)
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        page = client.get("/").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert "30 URLs" in page and "https://example.com/0" in page
+    assert not [s for s in statements if "shot.title" in s], "shot rows were loaded"
+    assert len([s for s in statements if "FROM shot" in s]) == 2

@@ -2,6 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from sqlalchemy import func
 
 from ..extensions import db, htmx
 from ..models import Bundle, Shot, utcnow
@@ -25,8 +26,15 @@ class BadQuery(ValueError):
 def _home(urls_text="", error=None, status=200):
     recent = db.session.scalars(
         owned(db.select(Bundle)).order_by(Bundle.created_at.desc()).limit(RECENT_BUNDLES)).all()
-    return render_template("index.html", recent=recent, urls_text=urls_text,
-                           error=error), status
+    # Two small queries for the list, never the shots themselves (a 1,000-URL bundle
+    # would otherwise load 1,000 rows for one line of the home page).
+    ids = [bundle.id for bundle in recent]
+    sizes = dict(db.session.execute(db.select(Shot.bundle_id, func.count()).where(
+        Shot.bundle_id.in_(ids)).group_by(Shot.bundle_id)).all())
+    first_urls = dict(db.session.execute(db.select(Shot.bundle_id, Shot.url).where(
+        Shot.bundle_id.in_(ids), Shot.position == 0)).all())
+    return render_template("index.html", recent=recent, sizes=sizes, first_urls=first_urls,
+                           urls_text=urls_text, error=error), status
 
 
 @bp.get("/")
