@@ -210,7 +210,8 @@ def test_with_accounts_the_url_limit_is_per_user(ctx, app, auth_app, monkeypatch
 
 
 @pytest.mark.parametrize("method, path, body, status, message", [
-    ("post", "/api/v1/bundles", '{"urls": ' + "[" * 5000 + "]" * 5000 + "}", 400,
+    # Deeper than any supported Python's json decodes (3.13 takes 5,000 levels, 3.11 not)
+    ("post", "/api/v1/bundles", '{"urls": ' + "[" * 50000 + "]" * 50000 + "}", 400,
      "nested too deeply"),
     ("put", "/api/v1/bundles", "{}", 405, "Method not allowed"),
     ("delete", "/api/v1/bundles/000000000000000000000000", None, 405, "Method not allowed"),
