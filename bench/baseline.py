@@ -228,13 +228,15 @@ def anatomy(args, r, out_dir):
 
 def submit(args, r, out_dir):
     """What POST /api/v1/bundles does for a big bundle, step by step, in one process: parse
-    and check the URLs, create and commit the rows, send the canvas. The broker URL given
-    to this process is a Redis database no worker reads; bench.run flushes it after."""
+    and check the URLs, create and commit the rows, send the dispatch message; then what the
+    worker does after the request has answered: send the canvas from the rows. The broker
+    URL given to this process is a Redis database no worker reads; bench.run flushes it."""
     from shootflow import create_app
-    from shootflow.bundles import create_bundle
     from shootflow.extensions import db
+    from shootflow.lifecycle import create_bundle, undispatched_of
     from shootflow.urls import parse_url_list
-    from shootflow.workflows import start_bundle
+    from shootflow.workflows import send_bundle
+    from shootflow.workflows.dispatch import dispatch
     urls = json.loads(r.get(f"{args.key}:urls"))
     app = create_app()
     with app.app_context():
@@ -244,12 +246,15 @@ def submit(args, r, out_dir):
         bundle = create_bundle(parsed)
         db.session.commit()
         t2 = time.monotonic()
-        start_bundle(bundle)
+        send_bundle(bundle.id)
         t3 = time.monotonic()
-        db.session.delete(bundle)
+        dispatch(undispatched_of(bundle.id))
+        t4 = time.monotonic()
+        db.session.delete(db.session.get(type(bundle), bundle.id))
         db.session.commit()
     r.rpush(f"{args.key}:results", json.dumps({
-        "n": len(urls), "parse": t1 - t0, "rows": t2 - t1, "send": t3 - t2}))
+        "n": len(urls), "parse": t1 - t0, "rows": t2 - t1, "send": t3 - t2,
+        "dispatch": t4 - t3}))
 
 
 def main(argv=None):

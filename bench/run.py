@@ -250,10 +250,12 @@ def http_request(port, method, path, body=None, headers=None, timeout=60):
 # ---------------------------------------------------------------- the stack
 
 class Stack:
-    """redis-server, the corpus server, migrations, web and workers as the Procfile says."""
+    """redis-server, the corpus server, migrations, web and workers as the Procfile says;
+    settings: SHOOTFLOW_* variables a section needs (the submit section's limits)."""
 
-    def __init__(self, procs, work, report):
+    def __init__(self, procs, work, report, settings=None):
         self.procs, self.work, self.report = procs, work, report
+        self.settings = dict(settings or {})
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         (work / "tmp").mkdir(exist_ok=True)
@@ -281,6 +283,7 @@ class Stack:
                 [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
             "TMPDIR": str(work / "tmp"),
             "PYTHONUNBUFFERED": "1",
+            **self.settings,
         })
         self.web = self.capture = self.interactive = self.images = None
         self.redis = self.pages_proc = None
@@ -732,6 +735,62 @@ def run_fairness(stack, report, big, runs, idle):
     return {"idle": idle, "busy": busy, "big": big}
 
 
+# ---------------------------------------------------------------- submitting a big bundle
+
+SUBMIT_URLS = 1000
+
+
+def submit_settings(runs):
+    """Limits that let every POST of the submit section through even if none of its bundles
+    were cancelled, with room for the rest of the run: the defaults refuse the second
+    1,000-URL bundle within a minute (3,000 URLs a minute, 2,000 shots waiting)."""
+    room = (runs + 2) * SUBMIT_URLS
+    return {"SHOOTFLOW_MAX_BUNDLE_URLS": str(SUBMIT_URLS),
+            "SHOOTFLOW_URLS_PER_MINUTE": str(room),
+            "SHOOTFLOW_MAX_WAITING_SHOTS": str(room)}
+
+
+def broker_idle(r, queues):
+    """No task message waiting in any of the queues, and none taken but not acknowledged
+    (every task is acked late, so a running one is still in kombu's `unacked` hash)."""
+    return not r.hlen("unacked") and not any(r.llen(name) for name in queues)
+
+
+def run_submits(stack, report, runs, variant_base=800):
+    """POST runs bundles of SUBMIT_URLS distinct corpus URLs, one at a time, and cancel each
+    as soon as its 202 arrives. Each POST starts with idle workers and an empty broker: the
+    previous bundle has ended and its revoked tasks have been taken off the queues."""
+    import redis
+
+    import celeryconfig
+    queues = [queue.name for queue in celeryconfig.task_queues]
+    r = redis.Redis.from_url(stack.redis_url, socket_timeout=30)
+    samples = []
+    try:
+        for k in range(runs):
+            wait_for(lambda: broker_idle(r, queues), 300, 0.2, "the task queues to empty")
+            urls = corpus.page_urls(stack.pages, SUBMIT_URLS, variant_base=variant_base + 10 * k)
+            bundle_id, post_ms = stack.post_bundle(urls)
+            status, body, cancel_ms = http_request(
+                stack.web_port, "POST", f"/api/v1/bundles/{bundle_id}/cancel", "{}",
+                {"Content-Type": "application/json"})
+            if status != 202:
+                raise RuntimeError(f"cancel of bundle {bundle_id} answered {status}: "
+                                   f"{body[:300]!r}")
+            t0 = time.monotonic()
+            wait_for(lambda bundle_id=bundle_id: stack.bundle_row(bundle_id)["state"] in FINAL
+                     and broker_idle(r, queues), 300, 0.2,
+                     f"bundle {bundle_id} to end and its tasks to leave the queues")
+            drain_ms = (time.monotonic() - t0) * 1000
+            samples.append({"bundle": bundle_id, "post": post_ms, "cancel": cancel_ms,
+                            "drain": drain_ms})
+            report.log(f"submit {k + 1}/{runs}: POST {post_ms:.0f} ms, cancel "
+                       f"{cancel_ms:.0f} ms, workers idle again {drain_ms / 1000:.1f} s later")
+    finally:
+        r.close()
+    return samples
+
+
 # ---------------------------------------------------------------- queue overhead
 
 def run_overhead(procs, stack, report, tasks, chord_size):
@@ -816,14 +875,17 @@ class Profile:
         ("make_thumbnail (Pillow)", ("make_thumbnail",)),
         ("image_size (PNG header)", ("image_size",)),
         ("image files (MediaStore read/write)", ("MediaStore",)),
-        ("settle_after (is the bundle complete?)", ("settle_after",)),
+        ("settle (is the bundle over?)", ("settle (shootflow",)),
+        ("heartbeat (UPDATE + commit)", ("heartbeat (shootflow",)),
         ("claim_shot (UPDATE + commit)", ("claim_shot",)),
-        ("finalize the bundle", ("finalize (shootflow", "finalize_bundle (shootflow")),
+        ("finalize_bundle (the chord callback)", ("finalize_bundle (shootflow",)),
+        ("dispatch (send captures from the rows)", ("dispatch (shootflow",
+                                                    "dispatch_bundle (shootflow")),
         ("other database work (SQLAlchemy)", ("sqlalchemy",)),
         ("Celery: send next task, store result, chord counter",
          ("_dispatch_callbacks_and_chain", "mark_as_done", "store_result",
           "on_chord_part_return", "apply_async")),
-        ("cancel watch thread (start/join)", ("watch_for_cancel",)),
+        ("capture watch thread (start/join)", ("watch_capture",)),
         ("other", ()),
     )
 
@@ -890,6 +952,9 @@ def machine_header(report, args, stack):
                f"web fonts ({', '.join(s['fonts']) or 'none found'}), {s['with_js']} with JS")
     report.out(f"- stack: Procfile web/capture/images, default concurrency; "
                f"options: {' '.join(args.argv) or '(none)'}")
+    if stack.settings:
+        report.out("- settings for the submit section: " + ", ".join(
+            f"{name}={value}" for name, value in stack.settings.items()))
 
 
 def main(argv=None):
@@ -902,6 +967,8 @@ def main(argv=None):
     parser.add_argument("--n", type=int, help="pages per side-by-side run (100; quick 30)")
     parser.add_argument("--rounds", type=int, help="side-by-side rounds (2; quick 1)")
     parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--submit-runs", type=int, default=20,
+                        help=f"{SUBMIT_URLS:,}-URL bundles the submit section POSTs (20)")
     parser.add_argument("--designs", help="compare the whole stack with only these designs "
                         "(comma-separated: bare, bare-noguard, engine, naive; default all)")
     parser.add_argument("--profile", dest="profile", action="store_true", default=None,
@@ -947,7 +1014,8 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="shootflow-bench-"))
     status = 1
     try:
-        stack = Stack(procs, work, report)
+        settings = submit_settings(args.submit_runs) if "submit" in args.sections else None
+        stack = Stack(procs, work, report, settings)
         stack.start()
         results = sections(args, report, procs, stack)
         status = 0 if results is not None else 1
@@ -974,7 +1042,8 @@ def main(argv=None):
     return status
 
 
-SECTIONS = ("throughput", "latency", "fairness", "scale", "overhead", "anatomy", "profile")
+SECTIONS = ("throughput", "latency", "fairness", "scale", "overhead", "anatomy", "profile",
+            "submit")
 NAMES = {"stack": "shootflow, whole stack (API → chord → capture → thumbnail → rows)",
          "bare": "(a) bare loop, one reused driver per process",
          "bare-noguard": "(a) bare loop with the egress guard (proxy) off",
@@ -1113,15 +1182,18 @@ def sections(args, report, procs, stack):
         sub = run_submit_anatomy(procs, stack, corpus.page_urls(base, size, variant_base=390))
         total = sub["parse"] + sub["rows"] + sub["send"]
         report.table(f"What POST /api/v1/bundles spends on {size} URLs (the same steps "
-                     "in one process, nothing else running from the bench)",
+                     "in one process, nothing else running from the bench), and what the "
+                     "worker's dispatch then does",
                      ["step", "ms", "ms per URL"],
                      [["parse_url_list (normalize, check every destination)",
                        sub["parse"] * 1000, sub["parse"] * 1000 / size],
                       ["create_bundle + commit (the rows)", sub["rows"] * 1000,
                        sub["rows"] * 1000 / size],
-                      ["start_bundle (build the chord, send it to Redis)", sub["send"] * 1000,
+                      ["send_bundle (one bundles.dispatch message)", sub["send"] * 1000,
                        sub["send"] * 1000 / size],
-                      ["total", total * 1000, total * 1000 / size]])
+                      ["request total", total * 1000, total * 1000 / size],
+                      ["then, in a worker: dispatch (build the chord, send it, note the "
+                       "rows)", sub["dispatch"] * 1000, sub["dispatch"] * 1000 / size]])
         results["submit"] = sub
 
     # 4. queue overhead
@@ -1181,7 +1253,26 @@ def sections(args, report, procs, stack):
                      ["pool process", "where", "% of time"], rows)
         results["profile"] = rows
 
-    # 7. targets
+    # 7. the POST of a 1,000-URL bundle, each cancelled at once
+    if "submit" in want and args.submit_runs > 0:
+        subs = run_submits(stack, report, args.submit_runs)
+        keys = [("post", f"POST /api/v1/bundles, {SUBMIT_URLS:,} URLs"),
+                ("cancel", "POST /api/v1/bundles/<id>/cancel"),
+                ("drain", "cancel answered → bundle ended, task queues empty")]
+        post_p50 = pct([x["post"] for x in subs], 50)
+        report.table(f"Submitting a {SUBMIT_URLS:,}-URL bundle, {len(subs)} runs, each "
+                     "cancelled at once (ms)",
+                     ["step", "p50", "p95", "max"],
+                     [[name, pct([x[k] for x in subs], 50), pct([x[k] for x in subs], 95),
+                       max(x[k] for x in subs)] for k, name in keys],
+                     note=f"A POST takes {post_p50 / SUBMIT_URLS:.2f} ms per URL (p50), from "
+                          "sending the request to reading the 202. Distinct corpus URLs for "
+                          "every bundle; each POST starts with idle workers and empty task "
+                          "queues. The stack runs with the limits raised for this section "
+                          "(see settings above).")
+        results["submit_requests"] = subs
+
+    # 8. targets
     rows = []
     if "bare" in pps:
         rows.append([f"whole stack ≥ 90% of the bare reused-driver loop (N={args.n})",

@@ -48,7 +48,7 @@ def main():
     from shootflow import create_app
     from shootflow.extensions import db
     from shootflow.models import Shot
-    from shootflow.web.submission import submit_bundle
+    from shootflow.services import submit_bundle
 
     app = create_app()
     worker = None

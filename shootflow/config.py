@@ -147,8 +147,18 @@ class Config:
         self.FLOWER_URL = env("SHOOTFLOW_FLOWER_URL", "http://127.0.0.1:%d/"
                               % _int("SHOOTFLOW_FLOWER_PORT", 5555))
         self.VISIBILITY_TIMEOUT = _int("SHOOTFLOW_VISIBILITY_TIMEOUT", 3600)
-        self.WATCHDOG_INTERVAL = _int("SHOOTFLOW_WATCHDOG_INTERVAL", 60)
-        # Longer than any capture may run (celeryconfig's hard time limit is 180 s).
-        self.STUCK_AFTER = _int("SHOOTFLOW_STUCK_AFTER", 300)
+        # How often the watchdog looks for work the broker or a worker lost, and how long
+        # a capture's silence (no heartbeat) or a sent capture's absence from its queue
+        # must last before it counts as lost and is sent again.
+        self.WATCHDOG_INTERVAL = _int("SHOOTFLOW_WATCHDOG_INTERVAL", 15)
+        self.STUCK_AFTER = _int("SHOOTFLOW_STUCK_AFTER", 60)
+        # How many times a shot may be taken by a capture process whose worker is then lost
+        # (killed, out of memory) before it fails saying so.
+        self.CAPTURE_ATTEMPTS = _int("SHOOTFLOW_CAPTURE_ATTEMPTS", 3)
+        if self.CAPTURE_ATTEMPTS < 1:
+            raise RuntimeError("SHOOTFLOW_CAPTURE_ATTEMPTS must be 1 or more")
+        # How many `POST /api/v1/shots?wait=` requests one web process holds open at once;
+        # the Procfile gives each 4 threads, so the pages always keep two.
+        self.WAITING_REQUESTS = _int("SHOOTFLOW_WAITING_REQUESTS", 2)
         self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {}

@@ -2,16 +2,42 @@
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 
-SHOT_STATES = ("queued", "running", "done", "failed", "cancelled")
-BUNDLE_STATES = ("queued", "running", "done", "partial", "failed", "cancelled")
-FINAL_SHOT_STATES = frozenset({"done", "failed", "cancelled"})
-FINAL_BUNDLE_STATES = frozenset({"done", "partial", "failed", "cancelled"})
+
+class ShotState(StrEnum):
+    """Where one shot is; the row keeps the value (a plain string)."""
+    QUEUED = "queued"        # waiting for a capture process (sent to the broker or not yet)
+    RUNNING = "running"      # being captured, or captured and waiting for its thumbnail
+    DONE = "done"
+    FAILED = "failed"        # the page's own trouble, or every attempt's worker was lost
+    CANCELLED = "cancelled"
+
+
+class BundleState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"            # every shot done
+    PARTIAL = "partial"      # some done, some failed
+    FAILED = "failed"        # none done
+    CANCELLED = "cancelled"
+
+
+OPEN_SHOT_STATES = frozenset({ShotState.QUEUED, ShotState.RUNNING})
+FINAL_SHOT_STATES = frozenset(set(ShotState) - OPEN_SHOT_STATES)
+OPEN_BUNDLE_STATES = frozenset({BundleState.QUEUED, BundleState.RUNNING})
+FINAL_BUNDLE_STATES = frozenset(set(BundleState) - OPEN_BUNDLE_STATES)
+
+
+def owner_key(owner_id, client):
+    """Whose work this is: the signed-in user's (auth on), else the submitting client's.
+    Rate limits, the waiting-shot cap and browser-context sharing all count by it."""
+    return f"user:{owner_id}" if owner_id is not None else f"client:{client}"
 
 
 def new_id():
@@ -69,13 +95,21 @@ class Progress:
     def settled(self):
         return sum(self.counts[state] for state in FINAL_SHOT_STATES)
 
+    def final_state(self, cancelled):
+        """The state a bundle with these (all final) shots ends in."""
+        if cancelled:
+            return BundleState.CANCELLED
+        if self.counts[ShotState.DONE] == self.total:
+            return BundleState.DONE
+        return BundleState.FAILED if self.counts[ShotState.DONE] == 0 else BundleState.PARTIAL
+
 
 class Bundle(db.Model):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     # The submitting client's address: whose waiting shots count against a cap with auth off.
     client: Mapped[str | None] = mapped_column(String(64), index=True)
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=BundleState.QUEUED, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
@@ -86,35 +120,15 @@ class Bundle(db.Model):
     def finished(self):
         return self.state in FINAL_BUNDLE_STATES
 
-    def counts(self):
-        """Shots per state, every state present."""
-        counts = dict.fromkeys(SHOT_STATES, 0)
-        for shot in self.shots:
-            counts[shot.state] += 1
-        return counts
-
     @property
-    def complete(self):
-        """Every shot has reached a final state."""
-        return all(shot.finished for shot in self.shots)
+    def owner_key(self):
+        return owner_key(self.owner_id, self.client)
 
     def progress(self):
         """How many shots are in each state, counted by the database (no rows loaded)."""
         rows = db.session.execute(select(Shot.state, func.count()).where(
             Shot.bundle_id == self.id).group_by(Shot.state))
-        return Progress({**dict.fromkeys(SHOT_STATES, 0), **dict(rows.all())})
-
-    def final_state(self):
-        """The state the bundle ends in, judged from its shots."""
-        counts = self.counts()
-        total = len(self.shots)
-        if self.cancelled_at is not None:
-            return "cancelled"
-        if counts["done"] == total:
-            return "done"
-        if counts["done"] == 0:
-            return "failed"
-        return "partial"
+        return Progress({**{state.value: 0 for state in ShotState}, **dict(rows.all())})
 
 
 class Shot(db.Model):
@@ -122,7 +136,7 @@ class Shot(db.Model):
     bundle_id: Mapped[str] = mapped_column(ForeignKey("bundle.id"), index=True)
     position: Mapped[int]
     url: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=ShotState.QUEUED, index=True)
     title: Mapped[str | None] = mapped_column(Text)
     final_url: Mapped[str | None] = mapped_column(Text)
     http_status: Mapped[int | None]
@@ -132,9 +146,17 @@ class Shot(db.Model):
     width: Mapped[int | None]
     height: Mapped[int | None]
     image_bytes: Mapped[int | None]
+    # The id of the one task message that may act on the shot: set each time the shot is
+    # sent to the broker, and by the message that claims it. Any other message is stale.
     task_id: Mapped[str | None] = mapped_column(String(64))
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the shot's capture message was last sent to the broker; None: not sent yet.
+    dispatched_at: Mapped[datetime | None]
+    # How many times a capture process has taken the shot (a lost worker means another try).
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[datetime | None]
+    # Written every few seconds by the process capturing the shot; silence means it is gone.
+    heartbeat_at: Mapped[datetime | None]
     captured_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     capture_ms: Mapped[int | None]
@@ -151,11 +173,12 @@ class Shot(db.Model):
     @property
     def cancellable(self):
         """Queued shots and captures still in the browser can stop; captured ones finish."""
-        return self.state == "queued" or (self.state == "running" and not self.image_path)
+        return self.state == ShotState.QUEUED or (self.state == ShotState.RUNNING
+                                                  and not self.image_path)
 
     @property
     def phase(self):
         """What a person should read on the card."""
-        if self.state == "running":
+        if self.state == ShotState.RUNNING:
             return "processing" if self.image_path else "capturing"
         return self.state

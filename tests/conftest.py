@@ -1,10 +1,12 @@
 """Fixtures that start the real things: redis-server, a Celery worker, Chromium, the app."""
 import os
+import subprocess
+import sys
 
 import pytest
 
-from tests.servers import (CanaryServer, CeleryWorker, LiveServer, PageServer, RedisServer,
-                           free_port)
+from tests.servers import (ROOT, CanaryServer, CeleryWorker, LiveServer, PageServer,
+                           RedisServer, free_port)
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +64,19 @@ def worker(app, celery_app, test_env):
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def beat(test_env, tmp_path):
+    """`celery beat` as the Procfile runs it: it drives the watchdog (every second here)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "beat",
+         "--schedule", str(tmp_path / "schedule"), "--loglevel", "INFO"],
+        cwd=ROOT, env=dict(os.environ), stdout=open(tmp_path / "beat.log", "wb"),
+        stderr=subprocess.STDOUT)
+    yield proc
+    proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Real processes the tests run: redis-server, a Celery worker, a page server, the web app."""
 import base64
+import collections
 import html
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,6 +63,14 @@ class RedisServer:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+    def kill(self, wipe=False):
+        """Kill the server outright; with wipe, delete its files, so it comes back empty."""
+        self.proc.kill()
+        self.proc.wait(10)
+        if wipe:
+            for path in self.workdir.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 class CeleryWorker:
@@ -154,6 +164,7 @@ class _PageHandler(BaseHTTPRequestHandler):
     /endless (a download that never ends)  /auth (HTTP basic, user:secret)  /worker.js"""
 
     def do_GET(self):
+        self.server.requests[self.path] += 1
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if parts.path == "/redirect":
@@ -246,12 +257,17 @@ class PageServer:
         self.server.daemon_threads = True
         self.server.stop = threading.Event()
         self.server.streams = []  # /endless downloads: {"sent": bytes, "closed": bool}
+        self.server.requests = collections.Counter()  # how often each path?query was asked
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path="/page", **query):
         from urllib.parse import urlencode
         return f"{self.base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def loads(self, url):
+        """How many times the page at url (made by .url) has been asked for."""
+        return self.server.requests[url.removeprefix(self.base)]
 
     def stop(self):
         self.server.stop.set()

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from shootflow import accounts, create_app
 from shootflow.accounts import authenticate, find_user
-from shootflow.bundles import create_bundle
+from shootflow.lifecycle import create_bundle
 from shootflow.extensions import db
 from shootflow.models import ApiToken, Bundle, Shot, User
 from shootflow.storage import MediaStore

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from shootflow.accounts import find_user
-from shootflow.bundles import create_bundle
+from shootflow.lifecycle import create_bundle
 from shootflow.extensions import db
 from tests.helpers import bearer, new_token, new_user, row_counts, wait_finished
 

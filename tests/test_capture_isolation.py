@@ -171,8 +171,7 @@ def test_nothing_of_a_capture_outlives_it_in_a_session(pages):
 
 def test_each_user_or_client_has_contexts_of_its_own():
     from shootflow.models import Bundle
-    from shootflow.workflows.tasks import isolation_key
-    assert isolation_key(Bundle(owner_id=3, client="198.51.100.1")) == "user:3"
-    assert isolation_key(Bundle(owner_id=None, client="198.51.100.1")) == "client:198.51.100.1"
-    assert isolation_key(Bundle(owner_id=None, client="198.51.100.2")) != \
-        isolation_key(Bundle(owner_id=None, client="198.51.100.1"))
+    assert Bundle(owner_id=3, client="198.51.100.1").owner_key == "user:3"
+    assert Bundle(owner_id=None, client="198.51.100.1").owner_key == "client:198.51.100.1"
+    assert Bundle(owner_id=None, client="198.51.100.2").owner_key != \
+        Bundle(owner_id=None, client="198.51.100.1").owner_key

@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from shootflow.extensions import db
 from shootflow.models import Bundle, Shot
 from shootflow.monitoring import queue_status
 from tests.helpers import fresh, row_counts, wait_finished
@@ -147,6 +148,32 @@ def test_synchronous_capture_that_takes_longer_answers_202(ctx, client, worker, 
     assert response.headers["Location"] == f"/api/v1/shots/{response.get_json()['id']}"
     assert client.get(response.headers["Location"]).get_json()["state"] in ("queued", "running")
     client.post(f"/api/v1/shots/{response.get_json()['id']}/cancel")
+
+
+def test_waiting_captures_leave_the_pages_their_threads(ctx, app, client, worker, pages):
+    """Two requests of a web process may wait; a third answers 202 at once, and the pages
+    keep answering while the two wait."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    slots = app.config["WAITING_REQUESTS"]
+    urls = [pages.url("/slow", seconds=30, waiter=n) for n in range(slots)]
+    with ThreadPoolExecutor(slots) as pool:
+        waiting = [pool.submit(lambda url: app.test_client().post(
+            "/api/v1/shots?wait=60", json={"url": url}), url) for url in urls]
+        waiters = wait_for(lambda: app.extensions.get("shootflow.waiters"), timeout=30,
+                           message="the first request to wait")
+        wait_for(lambda: waiters.waiting == slots, timeout=30,
+                 message=f"{slots} requests to be waiting")
+        extra = client.post("/api/v1/shots?wait=60", json={"url": pages.url(title="Extra")})
+        assert extra.status_code == 202 and extra.get_json()["state"] in ("queued", "running")
+        assert client.get("/").status_code == 200
+        assert waiters.waiting == slots
+        for url in urls:  # let the two go: a cancelled shot is finished
+            shot = db.session.scalar(db.select(Shot).where(Shot.url == url))
+            client.post(f"/api/v1/shots/{shot.id}/cancel")
+        answers = [future.result(timeout=30) for future in waiting]
+    assert [answer.status_code for answer in answers] == [200] * slots
+    assert [answer.get_json()["state"] for answer in answers] == ["cancelled"] * slots
 
 
 @pytest.mark.parametrize("query, payload, message", [

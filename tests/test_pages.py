@@ -213,7 +213,7 @@ def test_the_home_page_lists_bundles_without_loading_their_shots(ctx, app, clien
     loaded (a 1,000-URL bundle would cost 1,000 rows for one line)."""
     from sqlalchemy import event
 
-    from shootflow.bundles import create_bundle
+    from shootflow.lifecycle import create_bundle
     create_bundle([f"https://example.com/{n}" for n in range(30)])
     db.session.commit()
     statements = []

@@ -9,7 +9,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from shootflow import create_app
 from shootflow.accounts import find_user
-from shootflow.bundles import create_bundle
+from shootflow.lifecycle import create_bundle
 from shootflow.config import Config, secret_key
 from shootflow.extensions import db
 from shootflow.models import Bundle

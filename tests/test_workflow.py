@@ -4,8 +4,8 @@ from celery.exceptions import TaskError
 
 from shootflow.extensions import db
 from shootflow.models import Shot
+from shootflow.services import submit_bundle
 from shootflow.storage import MediaStore
-from shootflow.web.submission import submit_bundle
 from tests.helpers import fresh, row_counts, wait_finished
 
 
@@ -40,6 +40,7 @@ def test_running_a_capture_twice_leaves_one_result(ctx, app, worker, celery_app,
     ("shots.capture", (42,), "shot id must be 24 hex characters"),
     ("shots.process", ("0" * 24,), "no shot with id 000000000000000000000000"),
     ("bundles.finalize", (None,), "bundle id must be 24 hex characters"),
+    ("bundles.dispatch", ("f" * 24,), "no bundle with id ffffffffffffffffffffffff"),
 ])
 def test_bad_task_arguments_fail_clearly_and_write_nothing(ctx, worker, celery_app,
                                                            task, args, message):

@@ -1,4 +1,5 @@
 """The JSON API: the same rows as the pages, for scripts."""
+import threading
 import time
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -6,10 +7,8 @@ from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from ..extensions import db
 from ..models import Bundle, Shot
-from ..urls import URLError
+from ..services import ServiceError, cancel_bundle, cancel_shot, retry_failed, submit_bundle
 from .access import owner_id, visible
-from .controls import Conflict, cancel_bundle, cancel_shot, retry_failed
-from .submission import BrokerUnavailable, RateLimited, submit_bundle
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_WAIT_SECONDS = 60
@@ -41,7 +40,7 @@ def bundle_json(bundle):
         "state": bundle.state,
         "created_at": bundle.created_at.isoformat() + "Z",
         "finished_at": bundle.finished_at.isoformat() + "Z" if bundle.finished_at else None,
-        "counts": bundle.counts(),
+        "counts": bundle.progress().counts,
         "shots": [shot_json(shot) for shot in bundle.shots],
     }
 
@@ -55,16 +54,9 @@ def _json_object():
     return payload if isinstance(payload, dict) else None
 
 
-def _submit(urls):
-    """submit_bundle with its failures turned into API errors: (bundle, None) or (None, error)."""
-    try:
-        return submit_bundle(urls, request.remote_addr, owner_id()), None
-    except URLError as exc:
-        return None, error(str(exc), 400)
-    except RateLimited as exc:
-        return None, error(str(exc), 429)
-    except BrokerUnavailable as exc:
-        return None, error(str(exc), 503)
+@bp.errorhandler(ServiceError)
+def refused(exc):
+    return error(str(exc), exc.status)
 
 
 @bp.post("/bundles")
@@ -76,9 +68,7 @@ def create():
     urls = payload.get("urls")
     if not isinstance(urls, list):
         return error('"urls" must be a list of URL strings.', 400)
-    bundle, failure = _submit(urls)
-    if failure:
-        return failure
+    bundle = submit_bundle(urls, request.remote_addr, owner_id())
     location = url_for("api.show", bundle_id=bundle.id)
     return jsonify({"id": bundle.id, "url": location}), 202, {"Location": location}
 
@@ -95,12 +85,7 @@ def _control(model, row_id, action):
     row = visible(model, row_id)
     if row is None:
         return error(f"No {model.__name__.lower()} with id {row_id}.", 404)
-    try:
-        action(row)
-    except Conflict as exc:
-        return error(str(exc), 409)
-    except BrokerUnavailable as exc:
-        return error(str(exc), 503)
+    action(row)
     body = bundle_json(row) if isinstance(row, Bundle) else shot_json(row)
     return jsonify(body), 202
 
@@ -120,28 +105,56 @@ def cancel_one(shot_id):
     return _control(Shot, shot_id, cancel_shot)
 
 
+class Waiters:
+    """At most `slots` requests of this process wait for a capture at once; the others answer
+    202 at once, so waiting callers can never take every web thread from the pages."""
+
+    def __init__(self, slots):
+        self.slots = threading.BoundedSemaphore(slots) if slots > 0 else None
+        self.waiting = 0  # requests waiting now (read by tests and nothing else)
+
+    def wait(self, shot_id, seconds, poll):
+        """The shot once finished, or as it is after `seconds` (or at once, with no slot)."""
+        if self.slots is None or not self.slots.acquire(blocking=False):
+            return db.session.get(Shot, shot_id)
+        self.waiting += 1
+        try:
+            deadline = time.monotonic() + seconds
+            while True:
+                db.session.expire_all()
+                shot = db.session.get(Shot, shot_id)
+                if shot.finished or time.monotonic() >= deadline:
+                    return shot
+                db.session.rollback()  # no transaction held open while sleeping
+                time.sleep(poll)
+        finally:
+            self.waiting -= 1
+            self.slots.release()
+
+
+def _waiters():
+    waiters = current_app.extensions.get("shootflow.waiters")
+    if waiters is None:
+        waiters = Waiters(current_app.config["WAITING_REQUESTS"])
+        current_app.extensions["shootflow.waiters"] = waiters
+    return waiters
+
+
 @bp.post("/shots")
 def capture_now():
-    """Capture one URL and answer with the finished shot, or 202 if it takes longer than wait."""
+    """Capture one URL and answer with the finished shot, or 202 if it takes longer than wait
+    (or if this web process already has its share of requests waiting)."""
     raw_wait = request.args.get("wait", "30")
     if not raw_wait.isdigit() or int(raw_wait) > MAX_WAIT_SECONDS:
         return error(f"wait must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}.", 400)
     payload = _json_object()
     if payload is None or not isinstance(payload.get("url"), str):
         return error('Send a JSON object like {"url": "https://example.com"}.', 400)
-    bundle, failure = _submit([payload["url"]])
-    if failure:
-        return failure
+    bundle = submit_bundle([payload["url"]], request.remote_addr, owner_id())
     shot_id = bundle.shots[0].id
     location = url_for("api.show_shot", shot_id=shot_id)
-    deadline = time.monotonic() + int(raw_wait)
-    poll = current_app.config.get("SYNC_POLL_SECONDS", 0.05)
-    while True:
-        db.session.expire_all()
-        shot = db.session.get(Shot, shot_id)
-        if shot.finished or time.monotonic() >= deadline:
-            break
-        time.sleep(poll)
+    shot = _waiters().wait(shot_id, int(raw_wait),
+                           current_app.config.get("SYNC_POLL_SECONDS", 0.05))
     status = 200 if shot.finished else 202
     return jsonify(shot_json(shot)), status, {"Location": location}
 

@@ -6,10 +6,8 @@ from sqlalchemy import func
 
 from ..extensions import db, htmx
 from ..models import Bundle, Shot, utcnow
-from ..urls import URLError
+from ..services import ServiceError, cancel_bundle, cancel_shot, retry_failed, submit_bundle
 from .access import owned, owner_id, visible_or_404
-from .controls import Conflict, cancel_bundle, cancel_shot, retry_failed
-from .submission import BrokerUnavailable, RateLimited, submit_bundle
 
 bp = Blueprint("pages", __name__)
 RECENT_BUNDLES = 20
@@ -47,12 +45,8 @@ def create():
     urls_text = request.form.get("urls", "")
     try:
         bundle = submit_bundle(urls_text.splitlines(), request.remote_addr, owner_id())
-    except URLError as exc:
-        return _home(urls_text, str(exc), 400)
-    except RateLimited as exc:
-        return _home(urls_text, str(exc), 429)
-    except BrokerUnavailable as exc:
-        return _home(urls_text, str(exc), 503)
+    except ServiceError as exc:
+        return _home(urls_text, str(exc), exc.status)
     return redirect(url_for("pages.bundle", bundle_id=bundle.id), 303)
 
 
@@ -142,7 +136,7 @@ def _act(bundle, action, row, show_htmx=_show_section):
     """Run a cancel/retry action, then show the bundle again (show_htmx(bundle) for htmx)."""
     try:
         action(row)
-    except (Conflict, BrokerUnavailable) as exc:
+    except ServiceError as exc:
         flash(str(exc))
     if htmx:
         return show_htmx(bundle)

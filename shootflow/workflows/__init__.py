@@ -1,4 +1,5 @@
-"""Celery tasks and the canvas that composes them."""
-from .canvas import revoke, start_bundle
+"""Celery tasks, the canvas that composes them, and dispatch from the rows."""
+from .canvas import revoke
+from .dispatch import BROKER_ERRORS, send_bundle
 
-__all__ = ["revoke", "start_bundle"]
+__all__ = ["BROKER_ERRORS", "revoke", "send_bundle"]

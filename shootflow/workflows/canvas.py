@@ -1,4 +1,4 @@
-"""The canvas of a bundle: a chord of capture-then-process chains, then finalize."""
+"""The canvas of a bundle: a chord of capture-then-process chains, then the bundle's callback."""
 from celery import chain, chord, current_app, group
 
 from ..urls import without_credentials
@@ -9,35 +9,36 @@ REPR_URL_LENGTH = 200
 # lane; capture workers take from the two in turn, so a one-URL bundle waits for one free
 # slot, not behind another client's thousand pages.
 INTERACTIVE_SHOTS = 5
+LANES = ("capture", "capture.bulk")
 
 
-def _describe(shot):
+def describe(shot):
     """How a task reads in Flower: which shot, which bundle, which page."""
     url = without_credentials(shot.url)  # Flower and /ops show this to every operator
     url = url if len(url) <= REPR_URL_LENGTH else url[:REPR_URL_LENGTH] + "…"
     return f"shot={shot.id} bundle={shot.bundle_id} url={url}"
 
 
-def capture_lane(shot):
+def capture_lane(position):
     """The queue a shot's capture goes to: 'capture' (interactive) or 'capture.bulk'."""
-    return "capture" if shot.position < INTERACTIVE_SHOTS else "capture.bulk"
+    return LANES[0] if position < INTERACTIVE_SHOTS else LANES[1]
 
 
-def bundle_signature(bundle, shots=None):
-    """chord(group(capture | process for each shot), finalize_bundle), with an errback."""
-    shots = bundle.shots if shots is None else shots
+def in_lane(column, lane):
+    """A SQL condition on Shot.position: the shots whose captures go to lane."""
+    return column < INTERACTIVE_SHOTS if lane == LANES[0] else column >= INTERACTIVE_SHOTS
+
+
+def bundle_signature(bundle_id, shots, task_ids):
+    """chord(group(capture | process for each shot), finalize_bundle), with an errback.
+    task_ids[shot.id] is the id each capture message carries."""
     header = group(
-        chain(capture.si(shot.id).set(task_id=shot.task_id, argsrepr=_describe(shot),
-                                      queue=capture_lane(shot)),
-              process.s().set(argsrepr=_describe(shot)))
+        chain(capture.si(shot.id).set(task_id=task_ids[shot.id], argsrepr=describe(shot),
+                                      queue=capture_lane(shot.position)),
+              process.s().set(argsrepr=describe(shot)))
         for shot in shots)
-    body = finalize_bundle.si(bundle.id).set(argsrepr=f"bundle={bundle.id}")
-    return chord(header, body.on_error(chord_failed.s(bundle_id=bundle.id)))
-
-
-def start_bundle(bundle, shots=None):
-    """Send the canvas for the bundle (or some of its shots); rows must be committed first."""
-    return bundle_signature(bundle, shots).apply_async()
+    body = finalize_bundle.si(bundle_id).set(argsrepr=f"bundle={bundle_id}")
+    return chord(header, body.on_error(chord_failed.s(bundle_id=bundle_id)))
 
 
 def revoke(task_ids):

@@ -2,21 +2,21 @@
 import dataclasses
 import logging
 import re
-from datetime import timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
-from .. import bundles
+from .. import lifecycle
 from ..capture import BrowserError, PageError
 from ..capture.limits import ERROR_LIMIT, TITLE_LIMIT, URL_LIMIT, clip
 from ..extensions import db
 from ..images import ImageTooLarge
-from ..models import Bundle, Shot, utcnow
+from ..lifecycle import Claim
+from ..models import Bundle, Shot, ShotState
 from ..storage import MediaStore
 from .browsers import browser_session
-from .cancellation import watch_for_cancel
+from .watch import watch_capture
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9a-f]{24}$")
@@ -26,7 +26,7 @@ class BadTaskArguments(ValueError):
     """A task was sent arguments it cannot act on; nothing is written."""
 
 
-def _load(model, row_id):
+def load(model, row_id):
     if not isinstance(row_id, str) or not _ID.match(row_id):
         raise BadTaskArguments(f"{model.__name__.lower()} id must be 24 hex characters, "
                                f"got {row_id!r}")
@@ -49,92 +49,88 @@ def fit_for_row(result):
 
 def _fail(shot, message):
     """Fail the shot with message, no longer than a Shot row keeps it (it may quote the page)."""
-    bundles.fail_shot(shot, clip(message, ERROR_LIMIT))
+    lifecycle.fail_shot(shot, clip(message, ERROR_LIMIT))
 
 
-def isolation_key(bundle):
-    """Whose captures may share a browser context: one user's (auth on), or one client's."""
-    return f"user:{bundle.owner_id}" if bundle.owner_id is not None else f"client:{bundle.client}"
+def _finish(shot):
+    """Commit the shot's new state, then let the bundle end if that was its last open shot."""
+    db.session.commit()
+    if shot.finished:
+        lifecycle.settle(shot.bundle_id)
+        db.session.commit()
 
 
-@shared_task(name="shots.capture", acks_late=True)
-def capture(shot_id):
+def heartbeat_seconds():
+    """How often a capture says it is alive: several times within STUCK_AFTER."""
+    return max(0.5, min(10, current_app.config["STUCK_AFTER"] / 4))
+
+
+@shared_task(bind=True, name="shots.capture", acks_late=True)
+def capture(self, shot_id):
     """Capture one shot's page; a page's failure is recorded on the shot, never raised."""
-    shot = _load(Shot, shot_id)
-    if shot.finished or shot.image_path:
-        return shot_id  # redelivered after the work was done, or cancelled: nothing to do
-    if not bundles.claim_shot(shot):
-        return shot_id
+    shot = load(Shot, shot_id)
+    claim = lifecycle.claim_shot(shot, self.request.id, current_app.config["CAPTURE_ATTEMPTS"])
+    if claim is not Claim.TAKEN:
+        if claim is Claim.EXHAUSTED:
+            log.warning("shot %s failed: %s", shot.id, shot.error)
+            _finish(shot)
+        return shot_id  # finished, cancelled, or taken by another message of the shot
     session = browser_session()
     result = error = None
-    with watch_for_cancel(shot_id, on_cancel=session.kill):
+    with watch_capture(shot_id, self.request.id, on_cancel=session.kill,
+                       heartbeat=heartbeat_seconds()):
         try:
-            result = session.capture(shot.url, isolation_key(shot.bundle))
+            result = session.capture(shot.url, shot.bundle.owner_key)
         except (PageError, BrowserError) as exc:
             error = str(exc)
         except SoftTimeLimitExceeded:
             session.close()
             error = "the capture took longer than its time limit"
     db.session.refresh(shot)
-    if shot.state == "cancelled":
-        log.info("shot %s of bundle %s stopped: cancelled", shot.id, shot.bundle_id)
-    elif error:
+    if not lifecycle.holds(shot, self.request.id):
+        log.info("shot %s of bundle %s stopped: %s", shot.id, shot.bundle_id,
+                 "cancelled" if shot.state == ShotState.CANCELLED else "taken over")
+        return shot_id
+    if error:
         _fail(shot, error)
     else:
         try:
-            bundles.record_capture(shot, fit_for_row(result), _store())
+            lifecycle.record_capture(shot, fit_for_row(result), _store())
         except ImageTooLarge as exc:
             _fail(shot, f"the screenshot is too large to keep ({exc})")
-    db.session.commit()
-    bundles.settle_after(shot)
-    db.session.commit()
+    _finish(shot)
     return shot_id
 
 
 @shared_task(name="shots.process")
 def process(shot_id):
     """Make the thumbnail of a captured shot and mark it done."""
-    shot = _load(Shot, shot_id)
-    if shot.state != "running" or not shot.image_path:
+    shot = load(Shot, shot_id)
+    if shot.state != ShotState.RUNNING or not shot.image_path:
         return shot_id  # failed at capture, or already processed
     try:
-        bundles.record_thumbnail(shot, _store())
+        lifecycle.record_thumbnail(shot, _store())
     except (OSError, ImageTooLarge) as exc:
         _fail(shot, f"the screenshot could not be processed ({exc})")
-    db.session.commit()
-    bundles.settle_after(shot)
-    db.session.commit()
+    _finish(shot)
     return shot_id
 
 
 @shared_task(name="bundles.finalize")
 def finalize_bundle(bundle_id):
-    """Chord callback: set the bundle's final state from its shots."""
-    bundle = _load(Bundle, bundle_id)
-    if not bundle.finished:
-        bundles.finalize(bundle)
-        db.session.commit()
+    """Chord callback: the bundle's captures have all run, so it may be over."""
+    bundle = load(Bundle, bundle_id)
+    lifecycle.settle(bundle.id)
+    db.session.commit()
+    db.session.refresh(bundle)
     return bundle.state
 
 
 @shared_task(name="bundles.chord_failed")
 def chord_failed(request, exc, traceback, bundle_id=None):
-    """Errback of the chord body: a capture's machinery failed, so settle the bundle anyway."""
-    log.error("bundle %s: chord failed (%s); finalizing from its rows", bundle_id, exc)
-    bundle = _load(Bundle, bundle_id)
-    if not bundle.finished:
-        bundles.finalize(bundle)
-        db.session.commit()
-
-
-@shared_task(name="bundles.watchdog")
-def watchdog():
-    """Beat-driven: settle bundles whose chord was lost and shots whose worker vanished."""
-    stuck_after = timedelta(seconds=current_app.config["STUCK_AFTER"])
-    unprocessed, settled = bundles.rescue_stuck(utcnow(), stuck_after)
+    """Errback of the chord body: transport trouble (the shots themselves never raise). The
+    rows decide: the bundle ends if its shots have; the watchdog sees to any still open."""
+    log.error("bundle %s: chord failed (%s); its rows decide what is left", bundle_id, exc)
+    bundle = load(Bundle, bundle_id)
+    lifecycle.settle(bundle.id)
     db.session.commit()
-    for shot_id in unprocessed:  # captured, but the thumbnail step was lost: run it again
-        process.delay(shot_id)
-    for bundle in settled:
-        log.warning("watchdog settled bundle %s as %s", bundle.id, bundle.state)
-    return [bundle.id for bundle in settled]

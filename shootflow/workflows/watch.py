@@ -1,14 +1,16 @@
-"""Stopping work that a person cancelled: a watch on the running capture, and Flower's revokes."""
+"""Beside a running capture: its heartbeat and a watch for cancels; and Flower's revokes."""
 import logging
 import threading
+import time
 from contextlib import contextmanager
 
 from celery.signals import task_revoked
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
-from .. import bundles
+from .. import lifecycle
 from ..extensions import db
-from ..models import Shot
+from ..models import Shot, ShotState
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -17,22 +19,25 @@ POLL_SECONDS = 0.5
 def _cancelled(shot_id):
     state = db.session.execute(db.select(Shot.state).where(Shot.id == shot_id)).scalar()
     db.session.remove()
-    return state == "cancelled"
+    return state == ShotState.CANCELLED
 
 
 @contextmanager
-def watch_for_cancel(shot_id, on_cancel):
-    """While the block runs, poll the shot's row; call on_cancel() once if it gets cancelled.
+def watch_capture(shot_id, task_id, on_cancel, heartbeat):
+    """While the block runs, write the shot's heartbeat every `heartbeat` seconds, and poll
+    its row: call on_cancel() if it gets cancelled.
 
     A capture blocks inside the browser for up to the page-load timeout, so the only way
     to stop it within a second is from beside it: on_cancel kills the browser. It is called
     again on every tick until the block ends, because a browser that was still starting
-    when the cancel came has nothing to kill yet."""
+    when the cancel came has nothing to kill yet. The heartbeat tells the watchdog this
+    process is alive; its silence means the worker was lost and the shot is sent again."""
     app = current_app._get_current_object()
     done = threading.Event()
 
     def watch():
         cancelled = False
+        last_beat = time.monotonic()
         with app.app_context():
             while not done.wait(POLL_SECONDS):
                 if not cancelled and _cancelled(shot_id):
@@ -40,14 +45,27 @@ def watch_for_cancel(shot_id, on_cancel):
                     cancelled = True
                 if cancelled:
                     on_cancel()
+                elif time.monotonic() - last_beat >= heartbeat:
+                    last_beat = time.monotonic()
+                    _beat(shot_id, task_id)
 
-    thread = threading.Thread(target=watch, name=f"cancel-watch-{shot_id}", daemon=True)
+    thread = threading.Thread(target=watch, name=f"capture-watch-{shot_id}", daemon=True)
     thread.start()
     try:
         yield
     finally:
         done.set()
         thread.join()
+
+
+def _beat(shot_id, task_id):
+    try:
+        lifecycle.heartbeat(shot_id, task_id)
+    except SQLAlchemyError as exc:  # a busy database: the next beat may get through
+        log.warning("shot %s: heartbeat not written (%s)", shot_id, exc)
+        db.session.rollback()
+    finally:
+        db.session.remove()
 
 
 @task_revoked.connect
@@ -59,8 +77,8 @@ def _mark_revoked_shot_cancelled(sender=None, request=None, terminated=None, **_
         shot = db.session.get(Shot, request.args[0])
         if shot is None:
             return
-        bundles.cancel_shot(shot)
+        lifecycle.cancel_shot(shot)
         db.session.commit()
-        bundles.settle_after(shot)
+        lifecycle.settle(shot.bundle_id)
         db.session.commit()
         log.info("shot %s revoked (terminated=%s): cancelled", shot.id, terminated)

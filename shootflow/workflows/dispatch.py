@@ -1,0 +1,138 @@
+"""Sending work to the broker from the rows, as often as needed.
+
+A submit only writes rows and sends one small `bundles.dispatch` message; that task sends the
+bundle's captures. Whatever the broker then loses (Redis restarted empty, a dropped message,
+a chord's counter) the watchdog finds from the rows and sends again. Sending twice is safe:
+the first message to reach a queued shot takes it (lifecycle.claim_shot) and any other finds
+it taken."""
+import logging
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+from celery import current_app, shared_task
+from flask import current_app as flask_app
+from kombu.exceptions import ChannelError, OperationalError
+from redis.exceptions import RedisError
+from sqlalchemy import bindparam, func, select, update
+
+from .. import lifecycle
+from ..extensions import db
+from ..models import Bundle, Shot, ShotState, utcnow
+from .canvas import LANES, bundle_signature, in_lane
+from .tasks import load, process
+
+log = logging.getLogger(__name__)
+# What sending raises when the broker (or Redis as the result store) is down.
+BROKER_ERRORS = (OperationalError, RedisError, ConnectionError)
+# Messages sent by different processes may reach a queue up to this much out of the order
+# of their dispatch times; only a shot overtaken by more than this is taken as lost.
+ORDER_SLACK = timedelta(seconds=2)
+# A submit sends its dispatch message right after committing; the watchdog leaves unsent
+# shots this long to it before sending them itself.
+UNSENT_GRACE = timedelta(seconds=5)
+
+
+_table = Shot.__table__
+_NOTE_SENT = (update(_table)
+              .where(_table.c.id == bindparam("shot"), _table.c.state == ShotState.QUEUED)
+              .values(task_id=bindparam("task"), dispatched_at=bindparam("at")))
+
+
+def send_bundle(bundle_id):
+    """Ask a worker to dispatch the bundle's queued shots: one small message, so a request
+    that submits a thousand URLs is not held while a thousand are sent."""
+    dispatch_bundle.apply_async((bundle_id,), argsrepr=f"bundle={bundle_id}")
+
+
+def dispatch(shots):
+    """Send these queued shots' captures, one chord per bundle, and note when; commits.
+    A shot taken by a capture meanwhile keeps the id of the message that took it."""
+    by_bundle = defaultdict(list)
+    for shot in shots:
+        by_bundle[shot.bundle_id].append(shot)
+    for bundle_id, members in by_bundle.items():
+        task_ids = {shot.id: str(uuid.uuid4()) for shot in members}
+        bundle_signature(bundle_id, members, task_ids).apply_async()
+        # Sent first, noted after: a crash in between leaves shots that look unsent, which
+        # are sent again (harmless), never shots that look sent but are not.
+        now = utcnow()
+        db.session.execute(_NOTE_SENT, [{"shot": shot_id, "task": task_id, "at": now}
+                                        for shot_id, task_id in task_ids.items()])
+        db.session.commit()
+        log.info("bundle %s: sent %d captures", bundle_id, len(members))
+    db.session.expire_all()
+
+
+def _waiting_in_broker(lane):
+    """How many messages wait in the lane's queue, or None if the broker cannot say."""
+    try:
+        with current_app.connection_for_read() as connection:
+            return connection.default_channel.queue_declare(
+                queue=lane, passive=True).message_count
+    except ChannelError:  # the queue does not exist: a broker that restarted empty
+        return 0
+    except BROKER_ERRORS as exc:
+        log.warning("could not count the %s queue (%s)", lane, exc)
+        return None
+
+
+def lost_messages(now, cutoff):
+    """Queued shots, sent before cutoff, whose capture message is gone.
+
+    Queues are first in, first out, so in a lane that moves, a shot sent before another
+    one that a worker has already started has lost its message. In a lane where nothing
+    started since cutoff, the broker is asked how many messages wait there: fewer than
+    the shots waiting means messages were lost, and the lane's waiting shots are sent again
+    (the surviving messages then find their shots taken)."""
+    lost = []
+    for lane in LANES:
+        waiting = select(Shot).where(Shot.state == ShotState.QUEUED, in_lane(Shot.position, lane),
+                                     Shot.dispatched_at < cutoff)
+        latest_started = db.session.scalar(select(func.max(Shot.dispatched_at)).where(
+            in_lane(Shot.position, lane), Shot.started_at >= cutoff))
+        if latest_started is not None:
+            lost += db.session.scalars(waiting.where(
+                Shot.dispatched_at < latest_started - ORDER_SLACK)).all()
+            continue
+        shots = db.session.scalars(waiting).all()
+        in_broker = _waiting_in_broker(lane) if shots else None
+        if in_broker is not None and in_broker < len(shots):
+            log.warning("%s: %d shots wait but the broker holds %d messages; sending them "
+                        "again", lane, len(shots), in_broker)
+            lost += shots
+    return lost
+
+
+@shared_task(name="bundles.dispatch")
+def dispatch_bundle(bundle_id):
+    """Send the captures of the bundle's shots that have not been sent yet."""
+    bundle = load(Bundle, bundle_id)
+    dispatch(lifecycle.undispatched_of(bundle.id))
+    return bundle_id
+
+
+@shared_task(name="bundles.watchdog")
+def watchdog():
+    """Beat-driven: send again whatever the broker or a worker lost, judged from the rows.
+
+    Within STUCK_AFTER plus one run of this, every open shot is moving again: a silent
+    capture is queued for another attempt, a lost capture message is sent again, a lost
+    thumbnail step is run again, and a bundle whose last settle was lost is ended."""
+    config = flask_app.config
+    now = utcnow()
+    cutoff = now - timedelta(seconds=config["STUCK_AFTER"])
+    failed = lifecycle.requeue_silent(cutoff, config["CAPTURE_ATTEMPTS"])
+    db.session.commit()
+    resend = lifecycle.undispatched(before=now - UNSENT_GRACE) + lost_messages(now, cutoff)
+    if resend:
+        log.warning("watchdog: sending %d captures again", len(resend))
+        dispatch(resend)
+    for shot_id in lifecycle.unprocessed(cutoff):  # captured, the thumbnail step was lost
+        process.apply_async((shot_id,))
+    ended = [bundle_id for bundle_id in set(failed) | set(lifecycle.unsettled_bundles())
+             if lifecycle.settle(bundle_id)]
+    db.session.commit()
+    for bundle_id in ended:
+        log.warning("watchdog ended bundle %s", bundle_id)
+    return ended

@@ -1,0 +1,139 @@
+"""The database is the truth: whatever the broker or a worker loses mid-bundle, the rows get
+it done, each shot captured once. Real Redis, worker, beat (the watchdog) and Chromium."""
+import os
+import signal
+import time
+from pathlib import Path
+
+from shootflow.models import Bundle
+from tests.helpers import fresh, wait_finished
+from tests.servers import CeleryWorker, wait_for
+
+BUNDLE_SIZE = 5  # the tests' SHOOTFLOW_MAX_BUNDLE_URLS
+
+
+def _submit_slow(client, pages, seconds, **tag):
+    urls = [pages.url("/slow", seconds=seconds, n=n, **tag) for n in range(BUNDLE_SIZE)]
+    response = client.post("/api/v1/bundles", json={"urls": urls})
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["id"], urls
+
+
+def _started(bundle_id):
+    return wait_for(lambda: any(s.state == "running" for s in fresh(Bundle, bundle_id).shots),
+                    timeout=30, message="a capture to start")
+
+
+def _captured_once_each(app, pages, bundle, urls):
+    """Every shot done, with one image and one thumbnail, its page loaded once."""
+    assert bundle.state == "done", [(s.state, s.error) for s in bundle.shots]
+    for shot in bundle.shots:
+        folder = Path(app.config["MEDIA_DIR"], shot.image_path).parent
+        assert sorted(p.name for p in folder.iterdir()) == ["full.png", "thumb.jpg"]
+    return [pages.loads(url) for url in urls]
+
+
+def test_redis_killed_and_restarted_empty_mid_bundle(ctx, app, client, worker, beat, pages,
+                                                     redis_server):
+    bundle_id, urls = _submit_slow(client, pages, 2, empty=1)
+    _started(bundle_id)
+    redis_server.kill(wipe=True)  # every queued message, the chord's counter: gone
+    try:
+        assert not any(redis_server.workdir.iterdir())  # it will come back empty
+    finally:
+        redis_server.start()  # at once, as a supervisor restarting a crashed Redis would
+    bundle = wait_finished(bundle_id, timeout=120)
+    assert _captured_once_each(app, pages, bundle, urls) == [1] * BUNDLE_SIZE
+
+
+def test_redis_stopped_for_60_seconds_mid_bundle(ctx, app, client, worker, beat, pages,
+                                                 redis_server):
+    """A minute without a broker: the pages stay up and say so, a submit is refused (503),
+    and afterwards every shot ends done; the outage fails none of them."""
+    bundle_id, urls = _submit_slow(client, pages, 2, outage=1)
+    _started(bundle_id)
+    redis_server.stop()
+    stopped = time.monotonic()
+    try:
+        assert client.get(f"/bundles/{bundle_id}").status_code == 200
+        refused = client.post("/api/v1/bundles", json={"urls": [pages.url(title="Later")]})
+        assert refused.status_code == 503
+        assert "task queue is unavailable" in refused.get_json()["error"]
+        ops = client.get("/ops")
+        assert ops.status_code == 200 and "The broker is unavailable" in ops.get_data(True)
+        # The outage itself lasts 60 s: a duration to hold, not a result to wait for.
+        wait_for(lambda: time.monotonic() - stopped >= 60, timeout=70, interval=1,
+                 message="the outage to last 60 s")
+    finally:
+        redis_server.start()
+    bundle = wait_finished(bundle_id, timeout=120)
+    assert _captured_once_each(app, pages, bundle, urls) == [1] * BUNDLE_SIZE
+    again = client.post("/api/v1/bundles", json={"urls": [pages.url(title="After outage")]})
+    assert again.status_code == 202
+    assert wait_finished(again.get_json()["id"], timeout=60).state == "done"
+
+
+def test_whole_capture_worker_killed_and_restarted(ctx, app, client, worker, beat, pages,
+                                                   celery_app, test_env):
+    """The worker and its pool die at once (SIGKILL to the group), so nothing is acked or
+    requeued and Redis would hand the message out again only after an hour; the shot's
+    silent heartbeat has the watchdog send it again long before that."""
+    worker.stop()
+    doomed = CeleryWorker(dict(os.environ), test_env["root"] / "doomed.log", concurrency=1)
+    revived = None
+    try:
+        doomed.wait_ready(celery_app)
+        bundle_id, urls = _submit_slow(client, pages, 2, whole=1)
+        wait_for(lambda: any(pages.loads(url) for url in urls), timeout=30,
+                 message="the browser to be loading a page")
+        os.killpg(doomed.proc.pid, signal.SIGKILL)
+        doomed.proc.wait(10)
+
+        revived = CeleryWorker(dict(os.environ), test_env["root"] / "revived.log",
+                               concurrency=2)
+        revived.wait_ready(celery_app)
+        bundle = wait_finished(bundle_id, timeout=120)
+        loads = _captured_once_each(app, pages, bundle, urls)
+        killed = [shot for shot in bundle.shots if shot.attempts == 2]
+        assert len(killed) == 1  # the one being captured when the worker died, taken again
+        assert all(shot.attempts == 1 for shot in bundle.shots if shot not in killed)
+        assert loads == [2 if shot in killed else 1 for shot in bundle.shots]
+    finally:
+        doomed.stop()
+        if revived:
+            revived.stop()
+        worker.start()
+        worker.wait_ready(celery_app)
+
+
+def test_submit_only_writes_rows_and_one_message(ctx, app, client, worker, celery_app, pages,
+                                                  redis_server):
+    """A 1,000-URL submit sends no capture inside the request: the broker holds one dispatch
+    message afterwards, and the rows say none was sent yet."""
+    import redis
+    broker = redis.Redis.from_url(redis_server.url)
+    urls = [pages.url(title="Many", n=n) for n in range(1000)]
+    limits = {"MAX_BUNDLE_URLS": 1000, "URLS_PER_MINUTE": 0, "MAX_WAITING_SHOTS": 0}
+    saved = {key: app.config[key] for key in limits}
+    worker.stop()
+    try:
+        app.config.update(limits)
+        response = client.post("/api/v1/bundles", json={"urls": urls})
+        assert response.status_code == 202
+        queued = {queue: broker.llen(queue)
+                  for queue in ("capture", "capture.bulk", "images", "default")}
+        assert queued == {"capture": 0, "capture.bulk": 0, "images": 0, "default": 1}
+        bundle = fresh(Bundle, response.get_json()["id"])
+        assert len(bundle.shots) == 1000
+        assert all(shot.dispatched_at is None and shot.task_id is None for shot in bundle.shots)
+        # The worker sends them: shown on a small bundle, cancelling the big one first.
+        assert client.post(f"/api/v1/bundles/{bundle.id}/cancel").status_code == 202
+        small = client.post("/api/v1/bundles", json={"urls": [pages.url(title="Few")]})
+    finally:
+        app.config.update(saved)
+        worker.start()
+        worker.wait_ready(celery_app)
+    finished = wait_finished(small.get_json()["id"], timeout=60)
+    assert finished.state == "done" and finished.shots[0].dispatched_at is not None
+    assert fresh(Bundle, bundle.id).state == "cancelled"
+    assert all(shot.dispatched_at is None for shot in fresh(Bundle, bundle.id).shots)
