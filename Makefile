@@ -5,12 +5,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Each package is looked for by what it provides: a command, a module, a font family.
+# With only Debian's default fonts Chromium draws Chinese, Japanese and Korean as empty
+# boxes and emoji as boxes or black outlines; fonts-noto-core brings Devanagari, Bengali,
+# Thai, Tamil and most other living scripts (tests/test_fonts.py checks the result).
+# fc-list, which finds the families, is in fontconfig.
 OS_PACKAGES_CHECK = \
 	missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
-	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || missing="$$missing python3-venv"
+	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v fc-list >/dev/null 2>&1 || missing="$$missing fontconfig"; \
+	fc-list -q "Noto Sans CJK JP" 2>/dev/null || missing="$$missing fonts-noto-cjk"; \
+	fc-list -q "Noto Color Emoji" 2>/dev/null || missing="$$missing fonts-noto-color-emoji"; \
+	fc-list -q "Noto Sans Devanagari" 2>/dev/null || missing="$$missing fonts-noto-core"
 
 .PHONY: run test bench setup os-packages
 .DEFAULT_GOAL := run

@@ -98,14 +98,14 @@ def loop(args, r, out_dir):
                     png, title, _ = bare_capture(browser, url)
                 elif args.mode == "engine":
                     result = session.capture(url)
-                    png, title = result.png, result.title
+                    png, title = result.image, result.title
                 else:  # naive: a browser per capture
                     fresh = Browser(options)
                     try:
                         result = fresh.capture(url)
                     finally:
                         fresh.quit()
-                    png, title = result.png, result.title
+                    png, title = result.image, result.title
                 write_png(out_dir, args.worker * 100000 + n, png)
             except (PageError, BrowserError) as exc:
                 error = str(exc)
@@ -196,7 +196,7 @@ def anatomy(args, r, out_dir):
                 if timing.get(field) is not None:
                     nav[field].append(timing[field])
             recording[0] = True
-            png = result.png
+            png = result.image
             p0 = time.monotonic()
             write_png(out_dir, n, png)
             p1 = time.monotonic()

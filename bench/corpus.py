@@ -333,6 +333,87 @@ class Corpus:
         return ctype, content, cacheable
 
 
+
+# Long pages for full-page captures (bench/fullpage.py), apart from the corpus above: a
+# stack of bands of fixed height, each of its own colour, so the pixels at a known offset of
+# a picture say which part of the page they show (a repeated or missing slice shows up).
+# The lazy page has two images near its bottom that load only when scrolled to: one with
+# loading="lazy", one whose src an IntersectionObserver sets.
+BAND = 500
+LONG_PAGES = {"long-3k": 3000, "long-10k": 10000, "long-25k": 25000, "lazy-6k": 6000}
+LAZY_BOX = (40, 180, 600, 260)  # x, y within its band, width, height
+LAZY_IMAGES = {"native": (240, 120, 20), "observer": (20, 160, 90)}  # kind -> colour
+LONG_CSS = ("html,body{margin:0}body{font:16px/1.5 sans-serif;color:#fff}"
+            f".band{{position:relative;height:{BAND}px;overflow:hidden;padding:24px 40px;"
+            "box-sizing:border-box}.band p{max-width:640px}"
+            f".band img{{position:absolute;left:{LAZY_BOX[0]}px;top:{LAZY_BOX[1]}px}}")
+OBSERVE = ("<script>const seen = new IntersectionObserver((entries) => entries.forEach((e) => {"
+           "if (e.isIntersecting) { e.target.src = e.target.dataset.src; seen.unobserve(e.target); }"
+           "}), {rootMargin: '200px'});"
+           "document.querySelectorAll('img[data-src]').forEach((img) => seen.observe(img));"
+           "</script>")
+
+
+def band_colour(index):
+    """The colour of band index (0..63): no two closer than 28 in a channel."""
+    assert 0 <= index < 64
+    return (30 + index % 8 * 28, 30 + index // 8 * 28, 200)
+
+
+def lazy_bands(name):
+    """kind -> the band that holds the lazy image of that kind (the lazy page's last two)."""
+    if not name.startswith("lazy"):
+        return {}
+    last = LONG_PAGES[name] // BAND - 1
+    return {"native": last - 1, "observer": last}
+
+
+class LongPages:
+    """The long pages, for CorpusServer: /long/NAME.html?r=K, whose images carry ?r=K too,
+    so each capture fetches them afresh."""
+
+    def __init__(self):
+        self.images = {}
+
+    def _image(self, kind):
+        if kind not in self.images:
+            from PIL import Image
+            out = io.BytesIO()
+            Image.new("RGB", LAZY_BOX[2:], LAZY_IMAGES[kind]).save(out, "PNG")
+            self.images[kind] = out.getvalue()
+        return self.images[kind]
+
+    def page(self, name, query):
+        rng = random.Random(SEED + LONG_PAGES[name])
+        lazy = {band: kind for kind, band in lazy_bands(name).items()}
+        bands = []
+        for index in range(LONG_PAGES[name] // BAND):
+            extra = ""
+            if index in lazy:
+                src = f"/long/img/{lazy[index]}.png{query}"
+                width, height = LAZY_BOX[2:]
+                extra = (f'<img src="{src}" loading="lazy" width="{width}" height="{height}" alt="">'
+                         if lazy[index] == "native" else
+                         f'<img data-src="{src}" width="{width}" height="{height}" alt="">')
+            bands.append(f'<section class="band" style="background:rgb{band_colour(index)}">'
+                         f"<h2>Band {index}: {index * BAND:,}\u2013{(index + 1) * BAND:,} px</h2>"
+                         f"<p>{_paragraph(rng)}</p>{extra}</section>")
+        script = OBSERVE if lazy else ""
+        return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<title>{name}</title><style>{LONG_CSS}</style></head>"
+                f"<body>{''.join(bands)}{script}</body></html>").encode()
+
+    def lookup(self, raw_path):
+        parts = urlsplit(raw_path)
+        query = f"?{parts.query}" if parts.query else ""
+        name = parts.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if parts.path == f"/long/{name}.html" and name in LONG_PAGES:
+            return "text/html; charset=utf-8", self.page(name, query), False
+        if parts.path == f"/long/img/{name}.png" and name in LAZY_IMAGES:
+            return "image/png", self._image(name), True
+        return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 

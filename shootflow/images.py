@@ -5,9 +5,10 @@ import warnings
 from PIL import Image
 
 THUMBNAIL_SIZE = (400, 250)
-# A viewport screenshot is about a million pixels; anything near this limit is not one of
-# ours, and decoding it could take gigabytes (a decompression bomb).
-MAX_PIXELS = 40_000_000
+# A viewport screenshot is about a million pixels and the capture engine keeps a full page
+# under 100 million; anything over this limit is not one of ours, and decoding it could take
+# gigabytes (a decompression bomb).
+MAX_PIXELS = 120_000_000
 
 
 class ImageTooLarge(ValueError):
@@ -33,9 +34,30 @@ def image_size(data):
         return image.size
 
 
-def make_thumbnail(data, size=THUMBNAIL_SIZE):
-    """JPEG bytes of the top of the page, cropped to the thumbnail's aspect ratio."""
-    with _open(data) as image:
+def _first_pdf_page(data):
+    """The first page of a PDF as an image, at about 1 pixel per CSS pixel."""
+    import pypdfium2
+    document = pypdfium2.PdfDocument(data)
+    try:
+        return document[0].render(scale=96 / 72).to_pil()
+    finally:
+        document.close()
+
+
+BLANK_SPREAD = 3  # no channel varies more than this across the image: one colour
+
+
+def is_blank(data, image_format="png"):
+    """Whether the picture is of one colour only (a page that had not painted yet)."""
+    with (_first_pdf_page(data) if image_format == "pdf" else _open(data)) as image:
+        small = image.convert("RGB").reduce(4) if min(image.size) >= 8 else image.convert("RGB")
+        return all(high - low <= BLANK_SPREAD for low, high in small.getextrema())
+
+
+def make_thumbnail(data, image_format="png", size=THUMBNAIL_SIZE):
+    """JPEG bytes of the top of the page (of a PDF, of its first page), cropped to the
+    thumbnail's aspect ratio."""
+    with (_first_pdf_page(data) if image_format == "pdf" else _open(data)) as image:
         width, height = image.size
         crop_height = min(height, round(width * size[1] / size[0]))
         if crop_height < height:  # a default viewport already has the thumbnail's ratio

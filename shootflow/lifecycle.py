@@ -2,22 +2,29 @@
 over; no Flask views, no Celery. Each change is a guarded UPDATE, so two processes acting on
 the same row (a redelivered message, the watchdog, a cancel) leave one outcome."""
 import enum
+import hashlib
 import logging
+import time
+from dataclasses import replace
 
 from sqlalchemy import exists, func, select, update
 
+from .capture.options import CaptureOptions, Viewport
 from .extensions import db
-from .images import image_size, make_thumbnail
+from .images import image_size, is_blank, make_thumbnail
 from .models import (OPEN_BUNDLE_STATES, OPEN_SHOT_STATES, Bundle, BundleState, Shot,
                      ShotState, utcnow)
 
 log = logging.getLogger(__name__)
 
 
-def create_bundle(urls, owner_id=None, client=None):
-    """Add a bundle with one queued shot per URL (not committed, not yet sent anywhere)."""
-    bundle = Bundle(owner_id=owner_id, client=client)
-    bundle.shots = [Shot(url=url, position=i) for i, url in enumerate(urls)]
+def create_bundle(urls, owner_id=None, client=None, options=None, overrides=None):
+    """Add a bundle with one queued shot per URL (not committed, not yet sent anywhere).
+    options: the bundle's capture options; overrides[i]: the i-th URL's own, if any."""
+    bundle = Bundle(owner_id=owner_id, client=client, options=options or None)
+    overrides = overrides or [None] * len(urls)
+    bundle.shots = [Shot(url=url, position=i, options=own or None)
+                    for i, (url, own) in enumerate(zip(urls, overrides, strict=True))]
     db.session.add(bundle)
     return bundle
 
@@ -60,7 +67,7 @@ def claim_shot(shot, task_id, max_attempts):
         taken = -db.session.execute(
             update(Shot).where(Shot.id == shot.id, Shot.attempts >= max_attempts,
                                _claimable(task_id))
-            .values(state=ShotState.FAILED, finished_at=now,
+            .values(state=ShotState.FAILED, finished_at=now, error_kind="browser",
                     error=lost_too_often(max_attempts))).rowcount
     db.session.commit()
     db.session.refresh(shot)
@@ -89,18 +96,79 @@ def holds(shot, task_id):
     return shot.state == ShotState.RUNNING and shot.task_id == task_id
 
 
-def fail_shot(shot, message):
+def queue_again(shot, error, kind, at):
+    """Put a shot whose capture failed for a reason that may pass back in the queue, to be
+    sent at `at`; the failure is kept in its facts (not committed)."""
+    tries = (shot.facts or {}).get("failed_attempts", [])
+    shot.facts = {**(shot.facts or {}),
+                  "failed_attempts": [*tries, {"error": error, "kind": kind}]}
+    shot.state = ShotState.QUEUED
+    shot.started_at = shot.heartbeat_at = None
+    shot.dispatched_at = at
+    log.info("shot %s of bundle %s: %s (%s); trying again", shot.id, shot.bundle_id, error,
+             kind)
+
+
+BLANK_RETRY_DELAY = 3  # seconds more to wait, when a first capture came out blank
+
+
+def blank_capture(shot, store, max_attempts):
+    """Check a captured shot for a picture of one colour. The first time, the shot is queued
+    again (True: send it) to be captured with a longer wait; the second time the picture is
+    kept and flagged. Not committed."""
+    facts = shot.facts or {}
+    if not is_blank(store.read(shot.image_path), shot.format or "png"):
+        return False
+    if facts.get("blank_retry") or shot.attempts >= max_attempts:
+        shot.facts = {**facts, "blank": True}
+        return False
+    shot.facts = {**facts, "blank_retry": True}
+    shot.state = ShotState.QUEUED
+    shot.started_at = shot.heartbeat_at = shot.dispatched_at = None
+    log.info("shot %s of bundle %s came out blank; capturing it again with a longer wait",
+             shot.id, shot.bundle_id)
+    return True
+
+
+def options_for(shot, config):
+    """The options a shot is captured with: the defaults (config's viewport and page-load
+    timeout), then its bundle's options, then its own."""
+    options = CaptureOptions.merged(shot.bundle.options, shot.options,
+                                    default_viewport=Viewport(*config["VIEWPORT"]))
+    if not options.timeout:
+        options = replace(options, timeout=config["PAGE_LOAD_TIMEOUT"])
+    if (shot.facts or {}).get("blank_retry"):  # see blank_capture
+        options = replace(options, delay=options.delay + BLANK_RETRY_DELAY)
+    return options
+
+
+def fail_shot(shot, message, kind=None):
     shot.state = ShotState.FAILED
     shot.error = message
+    shot.error_kind = kind
     shot.finished_at = utcnow()
     log.info("shot %s of bundle %s failed: %s", shot.id, shot.bundle_id, message)
 
 
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "pdf": "pdf"}
+
+
 def record_capture(shot, result, store):
     """Keep the original image and the page's facts; the thumbnail comes later."""
-    path = store.shot_path(shot.id, "full.png")
-    shot.image_bytes = store.write(path, result.png)
-    shot.width, shot.height = image_size(result.png)
+    path = store.shot_path(shot.id, f"full.{EXTENSIONS[result.format]}")
+    shot.image_bytes = store.write(path, result.image)
+    shot.sha256 = hashlib.sha256(result.image).hexdigest()
+    shot.format = result.format
+    shot.truncated = result.truncated
+    if result.width is not None:
+        shot.width, shot.height = result.width, result.height
+    else:
+        shot.width, shot.height = image_size(result.image)
+    shot.facts = {**(shot.facts or {}),  # what earlier attempts noted stays
+                  "redirects": list(result.redirects),
+                  "response_headers": dict(result.response_headers),
+                  "console_errors": list(result.console_errors),
+                  "timings": dict(result.timings or {})}
     shot.image_path = path
     shot.title = result.title
     shot.final_url = result.final_url
@@ -112,7 +180,12 @@ def record_capture(shot, result, store):
 def record_thumbnail(shot, store):
     """Make the thumbnail from the stored original and mark the shot done."""
     path = store.shot_path(shot.id, "thumb.jpg")
-    store.write(path, make_thumbnail(store.read(shot.image_path)))
+    started = time.monotonic()
+    image = store.read(shot.image_path)
+    store.write(path, make_thumbnail(image, shot.format or "png"))
+    timings = {**(shot.facts or {}).get("timings", {}),
+               "processing": round((time.monotonic() - started) * 1000)}
+    shot.facts = {**(shot.facts or {}), "timings": timings}
     shot.thumbnail_path = path
     shot.state = ShotState.DONE
     shot.finished_at = utcnow()
@@ -168,7 +241,8 @@ def reset_failed(bundle):
         shot.attempts = 0
         for column in ("error", "title", "final_url", "http_status", "started_at",
                        "heartbeat_at", "captured_at", "finished_at", "capture_ms",
-                       "dispatched_at", "task_id"):
+                       "dispatched_at", "task_id", "format", "truncated", "sha256", "facts",
+                       "error_kind"):
             setattr(shot, column, None)
     if shots:
         bundle.state = BundleState.RUNNING
@@ -186,7 +260,7 @@ def requeue_silent(cutoff, max_attempts):
     failed = set()
     for shot in silent:
         if shot.attempts >= max_attempts:
-            fail_shot(shot, lost_too_often(shot.attempts))
+            fail_shot(shot, lost_too_often(shot.attempts), "browser")
             failed.add(shot.bundle_id)
         else:
             log.warning("shot %s: its capture process went silent; queueing it again "

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text, false, func, select
+from sqlalchemy import JSON, ForeignKey, String, Text, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -113,6 +113,9 @@ class Bundle(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # The capture options sent for the whole bundle, as read_options normalised them (only
+    # the keys given); each shot keeps only its own overrides.
+    options: Mapped[dict | None] = mapped_column(JSON)
     shots: Mapped[list["Shot"]] = relationship(
         back_populates="bundle", order_by="Shot.position", cascade="all, delete-orphan")
 
@@ -141,11 +144,20 @@ class Shot(db.Model):
     final_url: Mapped[str | None] = mapped_column(Text)
     http_status: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # What sort of failure (capture.errors.KINDS): dns, connection, tls, timeout, …
+    error_kind: Mapped[str | None] = mapped_column(String(16))
     image_path: Mapped[str | None] = mapped_column(String(255))
     thumbnail_path: Mapped[str | None] = mapped_column(String(255))
     width: Mapped[int | None]
     height: Mapped[int | None]
     image_bytes: Mapped[int | None]
+    # This URL's own options over the bundle's (a multi-viewport bundle: its viewport).
+    options: Mapped[dict | None] = mapped_column(JSON)
+    format: Mapped[str | None] = mapped_column(String(8))
+    truncated: Mapped[bool | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # What the capture found out: redirects, response_headers, console_errors, timings.
+    facts: Mapped[dict | None] = mapped_column(JSON)
     # The id of the one task message that may act on the shot: set each time the shot is
     # sent to the broker, and by the message that claims it. Any other message is stale.
     task_id: Mapped[str | None] = mapped_column(String(64))

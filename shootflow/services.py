@@ -7,6 +7,7 @@ import logging
 from flask import current_app
 
 from . import lifecycle
+from .capture.options import OptionError, read_options
 from .extensions import db
 from .models import owner_key
 from .netpolicy import NetPolicy
@@ -53,23 +54,65 @@ def _rate_limit():
     return limit
 
 
-def submit_bundle(lines, client, owner_id=None):
-    """Create a bundle from URL lines and have it dispatched; answers as soon as the rows are
-    committed and one small message is sent (the captures are sent by a worker)."""
-    config = current_app.config
+def _read_items(items, options):
+    """URL lines (strings) or {"url", "options"} objects -> ({url: (number, line)}, the
+    bundle's options, {url: its own options})."""
     try:
-        urls = read_url_list(lines, config["MAX_BUNDLE_URLS"])
+        options = read_options(options)
+    except OptionError as exc:
+        raise BadInput(str(exc)) from None
+    lines, own = [], {}
+    for number, item in enumerate(items, start=1):
+        if isinstance(item, dict):
+            if not isinstance(item.get("url"), str) or set(item) - {"url", "options"}:
+                raise BadInput(f'Item {number} must be a URL string or an object such as '
+                               '{"url": "https://example.com", "options": {"full_page": true}}.')
+            try:
+                own[number] = read_options(item.get("options"))
+            except OptionError as exc:
+                raise BadInput(f"Item {number} ({item['url'][:80]}): {exc}") from None
+            item = item["url"]
+        lines.append(item)
+    try:
+        urls = read_url_list(lines, current_app.config["MAX_BUNDLE_URLS"])
     except URLError as exc:
         raise BadInput(str(exc)) from None
+    return urls, options, {url: own.get(number) for url, (number, _) in urls.items()}
+
+
+def _shots(urls, options, own):
+    """(url, the shot's own options) for each shot: one per URL and viewport it asks for."""
+    shots = []
+    for url in urls:
+        mine = own.get(url) or {}
+        viewport = mine.get("viewport", options.get("viewport"))
+        if isinstance(viewport, list):
+            shots += [(url, {**mine, "viewport": each}) for each in viewport]
+        else:
+            shots.append((url, mine))
+    limit = current_app.config["MAX_BUNDLE_URLS"]
+    if len(shots) > limit:
+        raise BadInput(f"A bundle can hold at most {limit:,} shots (URLs times viewports); "
+                       f"this one would have {len(shots):,}. Split it into several bundles.")
+    return shots
+
+
+def submit_bundle(lines, client, owner_id=None, options=None):
+    """Create a bundle from URL lines (or {"url", "options"} objects) and capture options,
+    and have it dispatched; answers as soon as the rows are committed and one small message
+    is sent (the captures are sent by a worker)."""
+    config = current_app.config
+    urls, options, own = _read_items(lines, options)
+    shots = _shots(urls, options, own)
     # The limit comes before the name lookups, which may take seconds: a client over its
     # limit costs a web thread no more than reading its text.
     per_minute = config["URLS_PER_MINUTE"]
-    if not _rate_limit().take(owner_key(owner_id, client), len(urls), per_minute):
+    if not _rate_limit().take(owner_key(owner_id, client), len(shots), per_minute):
         raise RateLimited(f"Too many URLs: at most {per_minute:,} a minute from one client. "
                           "Wait a minute and try again.")
     cap = config["MAX_WAITING_SHOTS"]
     waiting = lifecycle.waiting_shots(owner_id, client) if cap > 0 else 0
-    if waiting + len(urls) > cap > 0:
+    if waiting + len(shots) > cap > 0:
         raise RateLimited(f"You have {waiting:,} shots waiting to be captured, and at most "
                           f"{cap:,} may wait at once: wait for some to finish, or cancel a "
                           "bundle, then send these again.")
@@ -77,7 +120,8 @@ def submit_bundle(lines, client, owner_id=None):
         check_destinations(urls, NetPolicy(config["ALLOWED_NETWORKS"]))
     except URLError as exc:
         raise BadInput(str(exc)) from None
-    bundle = lifecycle.create_bundle(list(urls), owner_id, client)
+    bundle = lifecycle.create_bundle([url for url, _ in shots], owner_id, client, options,
+                                     [mine for _, mine in shots])
     db.session.commit()
     try:
         send_bundle(bundle.id)
@@ -86,7 +130,7 @@ def submit_bundle(lines, client, owner_id=None):
         db.session.delete(bundle)
         db.session.commit()
         raise BrokerUnavailable(UNAVAILABLE) from exc
-    log.info("bundle %s submitted with %d shots", bundle.id, len(urls))
+    log.info("bundle %s submitted with %d shots", bundle.id, len(shots))
     return bundle
 
 

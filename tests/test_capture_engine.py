@@ -36,7 +36,7 @@ def test_capture_follows_redirects_and_reports_status(browser, pages):
     assert result.title == "Gone"
     assert result.final_url.endswith("/status?code=404&title=Gone&color=%2300ff00")
     assert result.http_status == 404
-    image = Image.open(io.BytesIO(result.png)).convert("RGB")
+    image = Image.open(io.BytesIO(result.image)).convert("RGB")
     assert image.size == (1280, 800)
     assert image.getpixel((10, 790)) == (0, 255, 0)
 

@@ -228,3 +228,33 @@ def test_the_home_page_lists_bundles_without_loading_their_shots(ctx, app, clien
     assert "30 URLs" in page and "https://example.com/0" in page
     assert not [s for s in statements if "shot.title" in s], "shot rows were loaded"
     assert len([s for s in statements if "FROM shot" in s]) == 2
+
+
+def test_the_form_s_options_are_kept_with_the_bundle(ctx, client, form, pages):
+    from shootflow.models import Bundle
+    from tests.helpers import fresh
+    response = form("/bundles", {
+        "urls": pages.url(title="Options"), "viewport": "tablet", "format": "webp",
+        "full_page": "1", "dark_mode": "1", "hide_banners": "1", "delay": "1.5"})
+    assert response.status_code == 303
+    bundle_id = response.headers["Location"].rsplit("/", 1)[-1]
+    assert fresh(Bundle, bundle_id).options == {
+        "viewport": "tablet", "format": "webp", "full_page": True, "dark_mode": True,
+        "hide_banners": True, "delay": 1.5}
+    client.post(f"/api/v1/bundles/{bundle_id}/cancel")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("delay", "soon", 'Option "delay" (Wait) must be a number'),
+    ("delay", "45", 'Option "delay" must be from 0 to 30'),
+    ("viewport", "10x10", 'Option "viewport" must be 320–3840 wide'),
+    ("format", "bmp", 'Option "format" must be one of png, jpeg, webp, pdf'),
+])
+def test_the_form_refuses_bad_options_and_keeps_what_was_typed(ctx, form, field, value,
+                                                               message):
+    before = row_counts()
+    response = form("/bundles", {"urls": "https://example.com/", field: value})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and message in html_unescape(page)
+    assert "https://example.com/</textarea>" in page
+    assert row_counts() == before

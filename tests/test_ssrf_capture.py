@@ -53,7 +53,7 @@ def wait_for_attempts(browser, attempts=BAIT_ATTEMPTS):
 def test_page_is_captured_but_nothing_it_loads_reaches_the_canary(browser, bait, untouched):
     result = browser.capture(bait.url())
     assert result.title == "Bait" and result.http_status == 200
-    assert Image.open(io.BytesIO(result.png)).convert("RGB").getpixel((10, 790)) == (0, 255, 0)
+    assert Image.open(io.BytesIO(result.image)).convert("RGB").getpixel((10, 790)) == (0, 255, 0)
     attempts = wait_for_attempts(browser)
     assert attempts["https"] == "failed" and attempts["websocket"] == "closed"
     # The requests did reach the guard, and it said no.

@@ -108,3 +108,29 @@ def test_long_bundle_loads_cards_on_scroll_and_keeps_them_live(
     assert states == ["done"] * 4 + ["cancelled"]  # scrolled-in cards were kept live by the polls
     assert len(person.find_elements(By.CSS_SELECTOR, ".card img")) == 4
     assert person.execute_script("return window.sameDocument === true")
+
+
+def test_choose_options_and_see_them_on_the_shot(worker, live_server, pages, person):
+    from selenium.webdriver.support.ui import Select
+    person.get(live_server.url + "/")
+    person.find_element(By.ID, "urls").send_keys(pages.url(title="Phone page"))
+    person.find_element(By.CSS_SELECTOR, "details.options summary").click()
+    Select(person.find_element(By.ID, "viewport")).select_by_value("phone")
+    Select(person.find_element(By.ID, "format")).select_by_value("jpeg")
+    person.find_element(By.NAME, "full_page").click()
+    person.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+    wait = WebDriverWait(person, 90, poll_frequency=0.2,
+                         ignored_exceptions=[StaleElementReferenceException])
+    wait.until(lambda d: d.find_element(By.ID, "bundle-status").get_attribute("data-state")
+               == "done")
+    options = person.find_element(By.ID, "bundle-options").text
+    assert options == "Options: viewport phone · format jpeg · full_page true"
+    person.find_element(By.CSS_SELECTOR, ".card a.thumb").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "img.full")))
+    shot_options = person.find_element(By.ID, "shot-options").text
+    assert "viewport 390x844" in shot_options and "format jpeg" in shot_options
+    assert "full_page true" in shot_options and "scale 3" in shot_options
+    full = person.find_element(By.CSS_SELECTOR, "img.full")
+    assert full.get_attribute("src").endswith("/image.jpg")
+    assert person.execute_script("return arguments[0].naturalWidth", full) == 390 * 3

@@ -1,6 +1,5 @@
 """One headless Chromium, driven through ChromeDriver, that captures one page at a time,
 each in a browser context of its own."""
-import base64
 import logging
 import os
 import re
@@ -17,13 +16,17 @@ from selenium.webdriver.chrome.service import Service
 from urllib3.exceptions import HTTPError
 
 from ..netpolicy import NetPolicy
+from . import readiness, screenshot
 from .chromium import CHROMIUM_FLAGS, chrome_options  # noqa: F401  (tests/test_ui.py)
 from .contexts import CaptureContexts
 from .devtools import DevTools, DevToolsError
 from .egress import EgressProxy
-from .errors import BrowserError, PageError, describe_net_error
+from .emulation import TabEmulation
+from .errors import (BrowserError, PageError, describe_net_error, guard_failure_kind,
+                     net_error_kind)
 from .limits import TITLE_LIMIT, URL_LIMIT, clip
 from .netlog import MainDocument, log_messages, read_main_document
+from .options import CaptureOptions, Viewport
 from .processes import PROFILE_PREFIX, owner_environment
 
 log = logging.getLogger(__name__)
@@ -32,17 +35,38 @@ log = logging.getLogger(__name__)
 # open"); nobody is there to answer them, so they answer themselves.
 NO_DIALOGS = ("window.alert = () => undefined; window.confirm = () => false; "
               "window.prompt = () => null; window.print = () => undefined;")
+# The page's own errors, kept for the shot: uncaught exceptions, rejected promises, failed
+# resources and console.error calls, at most CONSOLE_ERRORS of them, each cut short.
+CONSOLE_ERRORS = 20
+RECORD_ERRORS = """(() => {
+  const errors = [], keep = (text) => {
+    if (errors.length < %d) errors.push(String(text).slice(0, 500)); };
+  Object.defineProperty(window, "__shootflow_errors", {value: errors});
+  window.addEventListener("error", (e) => keep(e.message || ("failed to load " +
+      ((e.target && (e.target.src || e.target.href)) || "a resource"))), true);
+  window.addEventListener("unhandledrejection", (e) => keep("unhandled rejection: " + e.reason));
+  const original = console.error;
+  console.error = function (...args) { keep(args.map(String).join(" "));
+                                       return original.apply(this, args); };
+})();""" % CONSOLE_ERRORS
 # One round trip after each load: the address and the title, no longer than they are kept
 # (one character more, so clip() knows to add its ellipsis), and whether this document is
 # one an earlier capture already read (the mark is set here). A load Chromium drops (a 204,
 # a download, a redirect to javascript:) leaves the old document in view; the mark says so,
 # so an old page is never captured as a new one.
 READ_PAGE = ("const mark = arguments[0], seen = window[mark] === true; window[mark] = true; "
-             "return [location.href.slice(0, arguments[1]), document.title.slice(0, arguments[2]),"
-             " seen];")
+             "const page = [location.href.slice(0, arguments[1]), "
+             "document.title.slice(0, arguments[2]), seen, "
+             "Array.from(window.__shootflow_errors || [])];"
+             # and then, in the same round trip, the web fonts loaded (or the bound reached)
+             "const done = arguments[arguments.length - 1];"
+             "const timer = setTimeout(() => done(page), arguments[3]);"
+             "document.fonts.ready.then(() => { clearTimeout(timer); done(page); },"
+             "                          () => done(page));")
+# Scripts bound their own waits (fonts, scrolling); this only catches a page that hangs.
+SCRIPT_TIMEOUT = 60
 # A new context's tab starts on this; still on show after a load, the load was dropped too.
 BLANK = "about:blank"
-SCREENSHOT = {"format": "png", "optimizeForSpeed": True}
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 
 
@@ -67,11 +91,20 @@ class BrowserOptions:
 
 @dataclass(frozen=True)
 class CaptureResult:
-    png: bytes
+    image: bytes
     title: str
     final_url: str
     http_status: int | None
     elapsed_ms: int
+    format: str = "png"
+    width: int | None = None    # of the image, in pixels
+    height: int | None = None
+    truncated: bool = False     # a full page taller than max_height, cut there
+    redirects: tuple = ()       # every URL the main document was requested at
+    response_headers: tuple = ()
+    console_errors: tuple = ()
+    timings: dict | None = None  # ms: navigation, ready, capture, encode
+    options: dict | None = None  # every option the capture used
 
 
 class Browser:
@@ -85,6 +118,8 @@ class Browser:
         self._context_key, self._context_uses, self._left = None, 0, None
         self._mark = f"__shootflow_{secrets.token_hex(8)}"  # see READ_PAGE
         self._shown = None  # the address of the document on show, when known
+        self._emulation = None  # the capture tab's TabEmulation
+        self._load_timeout = options.page_load_timeout
         context_params = {"disposeOnDetach": True}  # our connection gone: contexts go too
         if options.egress_guard:
             self.proxy = EgressProxy(NetPolicy(options.allowed_networks))
@@ -101,15 +136,18 @@ class Browser:
                      ("Emulation.setDeviceMetricsOverride", {
                          "width": width, "height": height, "deviceScaleFactor": 1,
                          "mobile": False}),
-                     ("Page.addScriptToEvaluateOnNewDocument", {"source": NO_DIALOGS})]
+                     ("Page.addScriptToEvaluateOnNewDocument",
+                      {"source": NO_DIALOGS + RECORD_ERRORS})]
         try:
             self.driver = webdriver.Chrome(
                 options=chrome_options(options, self._profile, self.proxy and self.proxy.url),
                 service=Service(options.chromedriver_path, env=owner_environment()))
             self.driver.set_page_load_timeout(options.page_load_timeout)
+            self.driver.set_script_timeout(SCRIPT_TIMEOUT)
             self._devtools = DevTools(self._profile)
             # The driver's own tab, in the default context, shows no page; refused there too.
             self._devtools.call("Browser.setDownloadBehavior", {"behavior": "deny"})
+            self._user_agent = self._devtools.call("Browser.getVersion")["userAgent"]
             self._contexts = CaptureContexts(self._devtools, context_params, tab_setup)
             self._contexts.prepare()  # the first capture's, while the caller gets ready
         except (WebDriverException, DevToolsError, OSError) as exc:
@@ -121,37 +159,49 @@ class Browser:
     def pid(self):
         return self.driver.service.process.pid
 
-    def capture(self, url, isolation=None):
-        """Load url and screenshot the viewport; PageError for the page's faults.
+    def capture(self, url, isolation=None, options=None):
+        """Load url and take the picture options ask for (by default, the viewport as PNG);
+        PageError for the page's faults.
 
         Captures with another isolation key (one per user) never share a browser context."""
+        options = options or CaptureOptions(viewport=Viewport(*self.options.viewport))
+        timeout = options.timeout or self.options.page_load_timeout
         started = time.monotonic()
+        deadline = started + timeout
         driver = self.driver
         try:
             self._open_context(isolation)
             self._left.add(_origin(url))
+            self._emulation.apply(options)
+            if self._load_timeout != timeout:
+                driver.set_page_load_timeout(timeout)
+                self._load_timeout = timeout
+            if options.cookies:
+                self._set_cookies(url, options.cookies)
             if self._same_document(url):
                 # Only the fragment differs: Chromium would scroll the page it shows instead
                 # of loading a new one, and the mark would call that a dropped load.
                 driver.get(BLANK)
             if self.proxy is not None:
-                self.proxy.new_page()
+                self.proxy.new_page(url, _ad_blocker() if options.block_ads else None)
             try:
                 driver.get(url)
             except TimeoutException:
-                raise PageError(
-                    f"timed out after {self.options.page_load_timeout} s", restart=True
-                ) from None
+                raise PageError(f"timed out after {timeout} s", restart=True,
+                                kind="timeout") from None
             except WebDriverException as exc:
                 match = _NET_ERROR.search(exc.msg or "")
                 if not match:
                     raise
-                raise self._page_error(match.group(1), self._main_document(), url) from None
-            document = self._main_document()
+                raise self._page_error(match.group(1), self._main_document()[0], url) \
+                    from None
+            loaded = time.monotonic()
+            document, messages = self._main_document()
             if document.net_error or document.from_guard:
                 raise self._page_error(document.net_error, document, url)
-            final_url, title, seen = driver.execute_script(
-                READ_PAGE, self._mark, URL_LIMIT + 1, TITLE_LIMIT + 1)
+            final_url, title, seen, errors = driver.execute_async_script(
+                READ_PAGE, self._mark, URL_LIMIT + 1, TITLE_LIMIT + 1,
+                readiness.font_wait_ms(deadline))
             final_url, title = clip(final_url, URL_LIMIT), clip(title, TITLE_LIMIT)
             self._shown = final_url
             self._left.add(_origin(final_url))
@@ -159,10 +209,17 @@ class Browser:
                 raise self._dropped(document, url)
             if not final_url.startswith(("http://", "https://")):
                 if document.aborted:
-                    raise PageError(describe_net_error(document.aborted, document.url or url))
+                    raise PageError(describe_net_error(document.aborted, document.url or url),
+                                    kind=net_error_kind(document.aborted))
                 final_url = driver.current_url  # an error page's own address says less
                 raise PageError(f"the page ended on a non-web address ({final_url[:80]})")
-            png = self._screenshot()
+            self._get_ready(options, messages, deadline, timeout)
+            ready = time.monotonic()
+            picture = screenshot.take(driver, options, deadline)
+            if (options.wait_until != "load" or options.wait_for or options.delay
+                    or options.javascript or options.full_page):  # errors since READ_PAGE
+                errors = driver.execute_script(
+                    "return Array.from(window.__shootflow_errors || []);") or errors
         except PageError:
             raise
         except DevToolsError as exc:
@@ -173,7 +230,45 @@ class Browser:
         except (HTTPError, OSError) as exc:  # ChromeDriver itself is gone (killed, crashed)
             raise BrowserError("the browser stopped unexpectedly") from exc
         elapsed = round((time.monotonic() - started) * 1000)
-        return CaptureResult(png, title, final_url, document.status, elapsed)
+        timings = {"navigation": round((loaded - started) * 1000),
+                   "ready": round((ready - loaded) * 1000),
+                   "capture": picture.capture_ms, "encode": picture.encode_ms}
+        return CaptureResult(
+            picture.data, title, final_url, document.status, elapsed, format=options.format,
+            width=picture.width, height=picture.height, truncated=picture.truncated,
+            redirects=document.redirects, response_headers=document.headers,
+            console_errors=tuple(errors or ()), timings=timings, options=options.to_json())
+
+    def _get_ready(self, options, messages, deadline, timeout):
+        """Wait as the options say, then change the page as they say, before the picture."""
+        driver = self.driver
+        if options.wait_until == "networkidle":
+            readiness.wait_for_network_idle(driver, messages, deadline, timeout)
+        if options.wait_for:
+            readiness.wait_for_selector(driver, options.wait_for, deadline, timeout)
+        if options.delay:
+            time.sleep(options.delay)
+        if options.hide or options.hide_banners:
+            readiness.hide(driver, options.hide, self._banner_stylesheet(options))
+        if options.javascript:
+            readiness.run_script(driver, options.javascript)
+
+    def _banner_stylesheet(self, options):
+        if not options.hide_banners:
+            return ""
+        from .blocking import banner_stylesheet
+        return banner_stylesheet(urlsplit(self._shown or "").hostname or "")
+
+    def _set_cookies(self, url, cookies):
+        for i, cookie in enumerate(cookies):
+            params = {"name": cookie["name"], "value": cookie["value"], "url": url}
+            if "domain" in cookie:
+                params["domain"] = cookie["domain"]
+            if "path" in cookie:
+                params["path"] = cookie["path"]
+            if not self.driver.execute_cdp_cmd("Network.setCookie", params).get("success", True):
+                raise PageError(f"cookies[{i}] ({cookie['name'][:40]}) could not be set for "
+                                "this page (check its domain and path)")
 
     def _open_context(self, key):
         """Make the tab ready for a capture: the same context, tidied, while it may serve
@@ -188,6 +283,8 @@ class Browser:
             self.driver.switch_to.window(context.target)
             self._main_frame = context.target  # a tab's main frame has the tab's target id
             self._shown = None
+            self._emulation = TabEmulation(self.driver.execute_cdp_cmd, self.options.viewport,
+                                           self._user_agent)
         self._context_uses += 1
         self._left = set()  # the origins to clear: from here on, end_capture() tidies
         if self._context_uses >= self.options.context_captures:
@@ -221,13 +318,6 @@ class Browser:
             return False
         return self._shown is None or urldefrag(url).url == urldefrag(self._shown).url
 
-    def _screenshot(self):
-        """The viewport as PNG. Through CDP with optimizeForSpeed: a faster zlib setting
-        than WebDriver's screenshot command (about 85 ms instead of 150 ms here, ~20%
-        larger files)."""
-        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", SCREENSHOT)
-        return base64.b64decode(shot["data"])
-
     @staticmethod
     def _dropped(document, url):
         """Chromium kept the document on show: why, as far as the network log says."""
@@ -237,19 +327,21 @@ class Browser:
             # a redirect Chromium would not follow (ftp:, ws:)
             return PageError(f"the page ended on a non-web address ({document.url[:80]})")
         if document.aborted:
-            return PageError(describe_net_error(document.aborted, document.url or url))
+            return PageError(describe_net_error(document.aborted, document.url or url),
+                             kind=net_error_kind(document.aborted))
         return PageError("the browser did not show a new page "
                          "(the address may start a download instead)")
 
     def _main_document(self):
-        """The top-level document's last URL, status and net error, from the network log."""
+        """The top-level document's last URL, status and net error, from the network log;
+        and the log's messages read."""
         messages, guarded = log_messages(self.driver), self.proxy is not None
         document = read_main_document(messages, self._main_frame, guarded)
         if document is None:  # the main frame has a new id (Chromium does not promise one)
             self._main_frame = self.driver.execute_cdp_cmd(
                 "Page.getFrameTree", {})["frameTree"]["frame"]["id"]
             document = read_main_document(messages, self._main_frame, guarded)
-        return document or MainDocument()
+        return document or MainDocument(), messages
 
     def _page_error(self, net_error, document, url):
         """A PageError for a failed top-level document; the guard's reason when it was the guard."""
@@ -261,11 +353,13 @@ class Browser:
             port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
             reason = self.proxy.failure(parts.hostname or "", port)
             if reason:
-                return PageError(reason)
+                return PageError(reason, kind=guard_failure_kind(reason))
         if net_error is None:
-            return PageError(f"the page failed to load (HTTP {document.status} from the guard)")
+            return PageError(f"the page failed to load (HTTP {document.status} from the guard)",
+                             kind="connection")
         return PageError(describe_net_error(net_error, target),
-                         restart=net_error.endswith("ERR_PROXY_CONNECTION_FAILED"))
+                         restart=net_error.endswith("ERR_PROXY_CONNECTION_FAILED"),
+                         kind=net_error_kind(net_error))
 
     def quit(self):
         try:
@@ -281,6 +375,11 @@ class Browser:
             if self.proxy is not None:
                 self.proxy.stop()
             shutil.rmtree(self._profile, ignore_errors=True)
+
+
+def _ad_blocker():
+    from .blocking import AdBlocker  # loaded on first use: 0.3 s and 60 MB per process
+    return AdBlocker.shared()
 
 
 def _origin(url):

@@ -13,6 +13,7 @@ import selectors
 import socket
 import socketserver
 import threading
+from urllib.parse import urlsplit
 
 from ..netpolicy import resolve
 
@@ -75,6 +76,22 @@ def _split_authority(authority, default_port):
     return host.lower(), port
 
 
+# What a request is for, from the Sec-Fetch-Dest header Chromium sends, in the lists' words.
+_DESTINATIONS = {"script": "script", "image": "image", "style": "stylesheet",
+                 "iframe": "subdocument", "frame": "subdocument", "document": "document",
+                 "font": "font", "audio": "media", "video": "media", "track": "media",
+                 "empty": "xmlhttprequest", "worker": "script", "sharedworker": "script",
+                 "serviceworker": "script"}
+
+
+def _fetch_destination(header_lines):
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "sec-fetch-dest":
+            return _DESTINATIONS.get(value.strip().lower(), "other")
+    return "other"
+
+
 def _splice(client, upstream, idle_timeout, end_on_upstream_eof):
     """Copy bytes both ways until both sides finish, or one is idle for idle_timeout s."""
     peer = {client: upstream, upstream: client}
@@ -123,6 +140,7 @@ class _Handler(socketserver.BaseRequestHandler):
             method, target, version = parts
             if method.upper() == "CONNECT":
                 host, port = _split_authority(target, None)
+                proxy.check_blocked(f"https://{host}/", host, port, tunnel=True)
                 upstream = self._connect(host, port)
                 client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 if leftover:
@@ -152,6 +170,7 @@ class _Handler(socketserver.BaseRequestHandler):
             raise _Failure("credentials in a proxied URL are not supported", 400)
         host, port = _split_authority(authority, 80)
         path = path if path.startswith("/") else "/" + path
+        proxy.check_blocked(target, host, port, resource_type=_fetch_destination(header_lines))
         upstream = self._connect(host, port)
         headers = _headers_without(header_lines, _HOP_BY_HOP)
         request = "\r\n".join([f"{method} {path} {version}", *headers, "Connection: close"])
@@ -236,6 +255,7 @@ class EgressProxy:
         self.resolve_timeout = resolve_timeout
         self._lock = threading.Lock()
         self._failures = {}
+        self._page = ("", "", None)  # see new_page
         self._sockets = set()
         self._server = _Server(("127.0.0.1", 0), _Handler, bind_and_activate=True)
         self._server.proxy = self
@@ -260,10 +280,25 @@ class EgressProxy:
         with self._lock:
             return self._failures.get((host.lower().strip("[]"), port))
 
-    def new_page(self):
-        """Forget the previous page's failures."""
+    def new_page(self, url="", blocker=None):
+        """Forget the previous page's failures; for the page at url, refuse what blocker
+        (capture.blocking.AdBlocker) blocks, except the page itself."""
         with self._lock:
             self._failures.clear()
+            self._page = (url, (urlsplit(url).hostname or "").lower(), blocker)
+
+    def check_blocked(self, url, host, port, resource_type="other", tunnel=False):
+        """_Failure if the page's blocker blocks url (for a tunnel only its host is known, so
+        the page's own host always passes); noted like any failure, not logged."""
+        page_url, page_host, blocker = self._page
+        if blocker is None or url == page_url or (tunnel and host.lower() == page_host):
+            return
+        if blocker.blocks(url, page_url, resource_type):
+            message = "blocked as an ad or tracker"
+            with self._lock:
+                if len(self._failures) < MAX_RECORDED:
+                    self._failures[(host.lower(), port)] = message
+            raise _Failure(message, 403)
 
     def track(self, sock):
         with self._lock:

@@ -3,15 +3,62 @@ from urllib.parse import urlsplit
 
 
 class PageError(Exception):
-    """The page could not be captured; the browser itself is fine unless restart is set."""
+    """The page could not be captured; the browser itself is fine unless restart is set.
+    kind says what sort of failure it is (see KINDS)."""
 
-    def __init__(self, message, restart=False):
+    def __init__(self, message, restart=False, kind="page"):
         super().__init__(message)
         self.restart = restart
+        self.kind = kind
 
 
 class BrowserError(Exception):
     """The browser failed (crashed, hung, refused a command); it must be replaced."""
+    kind = "browser"
+
+
+# What went wrong, in one word, and whether trying again later may help.
+KINDS = {
+    "dns": False,         # the name does not resolve
+    "connection": True,   # refused, reset, closed, unreachable, no answer in time
+    "tls": False,         # the certificate or the secure connection
+    "timeout": True,      # the page did not load, or get ready, in time
+    "refused": False,     # shootflow would not fetch it (an internal address, an ad)
+    "browser": True,      # the browser crashed or stopped answering
+    "page": False,        # anything else about the page: a download, a bad option for it
+}
+TRANSIENT = frozenset(kind for kind, transient in KINDS.items() if transient)
+_CODE_KINDS = {
+    "ERR_NAME_NOT_RESOLVED": "dns", "ERR_NAME_RESOLUTION_FAILED": "dns",
+    "ERR_TIMED_OUT": "timeout", "ERR_UNSAFE_PORT": "refused",
+    "ERR_BLOCKED_BY_CLIENT": "refused", "ERR_NETWORK_ACCESS_DENIED": "refused",
+    "ERR_ABORTED": "page", "ERR_TOO_MANY_REDIRECTS": "page", "ERR_UNSAFE_REDIRECT": "page",
+    "ERR_INVALID_AUTH_CREDENTIALS": "page", "ERR_PROXY_CONNECTION_FAILED": "browser",
+}
+
+
+def net_error_kind(code):
+    """The kind of failure a net::ERR_* code is."""
+    code = code.removeprefix("net::")
+    if code in _CODE_KINDS:
+        return _CODE_KINDS[code]
+    if code.startswith(("ERR_CERT_", "ERR_SSL_", "ERR_BAD_SSL")):
+        return "tls"
+    if code.startswith(("ERR_CONNECTION_", "ERR_ADDRESS_", "ERR_EMPTY_RESPONSE",
+                        "ERR_INTERNET_", "ERR_TUNNEL_", "ERR_INVALID_RESPONSE",
+                        "ERR_INVALID_HTTP_RESPONSE", "ERR_SOCKET_", "ERR_HTTP2_",
+                        "ERR_QUIC_", "ERR_NETWORK_CHANGED")):
+        return "connection"
+    return "page"
+
+
+def guard_failure_kind(message):
+    """The kind of a failure the egress guard reported, from its message."""
+    if message.startswith("could not resolve host"):
+        return "dns"
+    if message.startswith(("connection refused", "could not reach", "connecting to")):
+        return "connection"
+    return "refused"  # an address shootflow does not fetch, or an ad or tracker
 
 
 _NET_ERRORS = {

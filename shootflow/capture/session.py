@@ -27,11 +27,11 @@ class BrowserSession:
             self.captures = 0
         return self._browser
 
-    def capture(self, url, isolation=None):
+    def capture(self, url, isolation=None, options=None):
         """Capture url; PageError for the page's fault, BrowserError if even a fresh browser
         fails. Captures with different isolation keys (users) share no browser context."""
         try:
-            result = self.browser.capture(url, isolation)
+            result = self.browser.capture(url, isolation, options)
         except PageError as exc:
             if exc.restart:
                 self.close()

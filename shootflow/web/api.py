@@ -6,9 +6,11 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from ..extensions import db
+from ..lifecycle import options_for
 from ..models import Bundle, Shot
 from ..services import ServiceError, cancel_bundle, cancel_shot, retry_failed, submit_bundle
 from .access import owner_id, visible
+from .media import image_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_WAIT_SECONDS = 60
@@ -19,6 +21,11 @@ def error(message, status):
 
 
 def shot_json(shot):
+    facts = shot.facts or {}
+    timings = dict(facts.get("timings", {}))
+    if shot.started_at and shot.dispatched_at:
+        timings["queued"] = max(0, round((shot.started_at - shot.queued_at).total_seconds()
+                                         * 1000))
     return {
         "id": shot.id,
         "bundle_id": shot.bundle_id,
@@ -28,9 +35,24 @@ def shot_json(shot):
         "final_url": shot.final_url,
         "http_status": shot.http_status,
         "error": shot.error,
-        "image_url": url_for("media.image", shot_id=shot.id) if shot.image_path else None,
+        "error_kind": shot.error_kind,
+        "image_url": image_url(shot) if shot.image_path else None,
         "thumbnail_url": (url_for("media.thumbnail", shot_id=shot.id)
                           if shot.thumbnail_path else None),
+        "options": options_for(shot, current_app.config).to_json(),
+        "format": shot.format,
+        "width": shot.width,
+        "height": shot.height,
+        "truncated": shot.truncated,
+        "blank": facts.get("blank", False),
+        "bytes": shot.image_bytes,
+        "sha256": shot.sha256,
+        "redirects": facts.get("redirects", []),
+        "response_headers": facts.get("response_headers", {}),
+        "console_errors": facts.get("console_errors", []),
+        "attempts": shot.attempts,
+        "failed_attempts": facts.get("failed_attempts", []),
+        "timings": timings,
     }
 
 
@@ -67,8 +89,9 @@ def create():
                      "with Content-Type: application/json.", 400)
     urls = payload.get("urls")
     if not isinstance(urls, list):
-        return error('"urls" must be a list of URL strings.', 400)
-    bundle = submit_bundle(urls, request.remote_addr, owner_id())
+        return error('"urls" must be a list of URL strings (or {"url", "options"} objects).',
+                     400)
+    bundle = submit_bundle(urls, request.remote_addr, owner_id(), payload.get("options"))
     location = url_for("api.show", bundle_id=bundle.id)
     return jsonify({"id": bundle.id, "url": location}), 202, {"Location": location}
 
@@ -150,7 +173,12 @@ def capture_now():
     payload = _json_object()
     if payload is None or not isinstance(payload.get("url"), str):
         return error('Send a JSON object like {"url": "https://example.com"}.', 400)
-    bundle = submit_bundle([payload["url"]], request.remote_addr, owner_id())
+    options = payload.get("options")
+    if isinstance(options, dict) and isinstance(options.get("viewport"), list):
+        return error('Option "viewport" takes one viewport here: send several to '
+                     "POST /api/v1/bundles, which makes one shot for each.", 400)
+    bundle = submit_bundle([payload["url"]], request.remote_addr, owner_id(),
+                           payload.get("options"))
     shot_id = bundle.shots[0].id
     location = url_for("api.show_shot", shot_id=shot_id)
     shot = _waiters().wait(shot_id, int(raw_wait),

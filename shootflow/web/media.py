@@ -1,6 +1,7 @@
 """Serving shot images, looked up through their rows."""
-from flask import Blueprint, abort, current_app, send_file
+from flask import Blueprint, abort, current_app, send_file, url_for
 
+from ..lifecycle import EXTENSIONS
 from ..models import Shot
 from ..storage import MediaStore
 from .access import auth_on, visible
@@ -21,9 +22,23 @@ def _send(shot_id, attribute, mimetype):
     return response
 
 
-@bp.get("/shots/<shot_id>/image.png")
-def image(shot_id):
-    return _send(shot_id, "image_path", "image/png")
+MIMETYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
+             "pdf": "application/pdf"}
+
+
+def image_url(shot):
+    """Where a captured shot's image is served, named for its format."""
+    image_format = shot.format or "png"
+    return url_for("media.image", shot_id=shot.id, ext=EXTENSIONS[image_format])
+
+
+@bp.get("/shots/<shot_id>/image.<ext>")
+def image(shot_id, ext):
+    shot = visible(Shot, shot_id)
+    image_format = (shot.format or "png") if shot else None
+    if image_format is None or EXTENSIONS[image_format] != ext:
+        abort(404)
+    return _send(shot_id, "image_path", MIMETYPES[image_format])
 
 
 @bp.get("/shots/<shot_id>/thumbnail.jpg")

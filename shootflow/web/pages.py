@@ -1,13 +1,19 @@
 """Pages for people: the paste form, a bundle filling in, one shot in full."""
+import json
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request,
+                   url_for)
 from sqlalchemy import func
 
+from ..capture.options import FORMATS, PRESETS, CaptureOptions
 from ..extensions import db, htmx
+from ..lifecycle import options_for
 from ..models import Bundle, Shot, utcnow
-from ..services import ServiceError, cancel_bundle, cancel_shot, retry_failed, submit_bundle
+from ..services import (BadInput, ServiceError, cancel_bundle, cancel_shot, retry_failed,
+                        submit_bundle)
 from .access import owned, owner_id, visible_or_404
+from .media import image_url
 
 bp = Blueprint("pages", __name__)
 RECENT_BUNDLES = 20
@@ -21,7 +27,30 @@ class BadQuery(ValueError):
     """A bundle page address with a query value it cannot use; nothing is written."""
 
 
-def _home(urls_text="", error=None, status=200):
+VIEWPORT_CHOICES = [(name, f"{name} ({viewport.text})") for name, viewport in PRESETS.items()]
+
+
+def _form_options(form):
+    """The options the home page's form sets, as the API would send them (defaults left out)."""
+    raw = {}
+    if form.get("viewport", "desktop") != "desktop":
+        raw["viewport"] = form["viewport"]
+    if form.get("format", "png") != "png":
+        raw["format"] = form["format"]
+    for flag in ("full_page", "dark_mode", "hide_banners"):
+        if form.get(flag):
+            raw[flag] = True
+    delay = form.get("delay", "").strip()
+    if delay:
+        try:
+            raw["delay"] = float(delay)
+        except ValueError:
+            raise BadInput('Option "delay" (Wait) must be a number of seconds from 0 to 30.') \
+                from None
+    return raw
+
+
+def _home(urls_text="", error=None, status=200, form=None):
     recent = db.session.scalars(
         owned(db.select(Bundle)).order_by(Bundle.created_at.desc()).limit(RECENT_BUNDLES)).all()
     # Two small queries for the list, never the shots themselves (a 1,000-URL bundle
@@ -32,7 +61,8 @@ def _home(urls_text="", error=None, status=200):
     first_urls = dict(db.session.execute(db.select(Shot.bundle_id, Shot.url).where(
         Shot.bundle_id.in_(ids), Shot.position == 0)).all())
     return render_template("index.html", recent=recent, sizes=sizes, first_urls=first_urls,
-                           urls_text=urls_text, error=error), status
+                           urls_text=urls_text, error=error, form=form or {},
+                           viewports=VIEWPORT_CHOICES, formats=FORMATS), status
 
 
 @bp.get("/")
@@ -44,9 +74,10 @@ def index():
 def create():
     urls_text = request.form.get("urls", "")
     try:
-        bundle = submit_bundle(urls_text.splitlines(), request.remote_addr, owner_id())
+        bundle = submit_bundle(urls_text.splitlines(), request.remote_addr, owner_id(),
+                               _form_options(request.form))
     except ServiceError as exc:
-        return _home(urls_text, str(exc), exc.status)
+        return _home(urls_text, str(exc), exc.status, request.form)
     return redirect(url_for("pages.bundle", bundle_id=bundle.id), 303)
 
 
@@ -166,7 +197,24 @@ def cancel_one(shot_id):
 @bp.get("/shots/<shot_id>")
 def shot(shot_id):
     shot = visible_or_404(Shot, shot_id)
-    return render_template("shot.html", shot=shot)
+    used = options_for(shot, current_app.config).to_json()
+    plain = CaptureOptions().to_json()
+    # What this shot was taken with: its viewport and format, and whatever else is not
+    # the default.
+    options = {key: value for key, value in used.items()
+               if key in ("viewport", "format") or value != plain.get(key)}
+    return render_template("shot.html", shot=shot, options=options, facts=shot.facts or {},
+                           image_url=image_url(shot) if shot.image_path else None)
+
+
+@bp.app_template_filter("options_text")
+def options_text(options):
+    """Options as a person reads them: name value · name value (long values cut)."""
+    parts = []
+    for key, value in (options or {}).items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        parts.append(f"{key} {text if len(text) <= 60 else text[:57] + '…'}")
+    return " · ".join(parts)
 
 
 @bp.app_errorhandler(404)

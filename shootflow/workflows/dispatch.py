@@ -12,19 +12,16 @@ from datetime import timedelta
 
 from celery import current_app, shared_task
 from flask import current_app as flask_app
-from kombu.exceptions import ChannelError, OperationalError
-from redis.exceptions import RedisError
+from kombu.exceptions import ChannelError
 from sqlalchemy import bindparam, func, select, update
 
 from .. import lifecycle
 from ..extensions import db
 from ..models import Bundle, Shot, ShotState, utcnow
 from .canvas import LANES, bundle_signature, in_lane
-from .tasks import load, process
+from .tasks import BROKER_ERRORS, load, process
 
 log = logging.getLogger(__name__)
-# What sending raises when the broker (or Redis as the result store) is down.
-BROKER_ERRORS = (OperationalError, RedisError, ConnectionError)
 # Messages sent by different processes may reach a queue up to this much out of the order
 # of their dispatch times; only a shot overtaken by more than this is taken as lost.
 ORDER_SLACK = timedelta(seconds=2)

@@ -2,24 +2,32 @@
 import dataclasses
 import logging
 import re
+import uuid
+from datetime import timedelta
 
-from celery import shared_task
+from celery import chain, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from .. import lifecycle
 from ..capture import BrowserError, PageError
+from ..capture.errors import TRANSIENT
 from ..capture.limits import ERROR_LIMIT, TITLE_LIMIT, URL_LIMIT, clip
 from ..extensions import db
 from ..images import ImageTooLarge
 from ..lifecycle import Claim
-from ..models import Bundle, Shot, ShotState
+from ..models import Bundle, Shot, ShotState, utcnow
 from ..storage import MediaStore
 from .browsers import browser_session
 from .watch import watch_capture
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9a-f]{24}$")
+# What sending raises when the broker (or Redis as the result store) is down.
+BROKER_ERRORS = (OperationalError, RedisError, ConnectionError)
+RETRY_BACKOFF = 2  # seconds before the second attempt; doubled for each one after
 
 
 class BadTaskArguments(ValueError):
@@ -47,9 +55,39 @@ def fit_for_row(result):
                                final_url=clip(result.final_url, URL_LIMIT))
 
 
-def _fail(shot, message):
+def _fail(shot, message, kind=None):
     """Fail the shot with message, no longer than a Shot row keeps it (it may quote the page)."""
-    lifecycle.fail_shot(shot, clip(message, ERROR_LIMIT))
+    lifecycle.fail_shot(shot, clip(message, ERROR_LIMIT), kind)
+
+
+def backoff_seconds(attempts):
+    """How long to wait before another try after a failure that may pass: 2 s, 4 s, 8 s…"""
+    return RETRY_BACKOFF * 2 ** (attempts - 1)
+
+
+def _try_again(shot, error, kind):
+    """Queue the shot for another attempt after a back-off, and send it then."""
+    delay = backoff_seconds(shot.attempts)
+    lifecycle.queue_again(shot, error, kind, utcnow() + timedelta(seconds=delay))
+    _send_again(shot, delay)
+
+
+def _send_again(shot, delay):
+    """Send a queued shot's capture (after delay seconds) outside its bundle's chord; if the
+    broker cannot take it now, the watchdog sends it (the row says it is unsent)."""
+    from .canvas import capture_lane, describe
+    task_id = str(uuid.uuid4())
+    shot.task_id = task_id
+    shot.dispatched_at = utcnow() + timedelta(seconds=delay)
+    db.session.commit()
+    try:
+        chain(capture.si(shot.id).set(task_id=task_id, argsrepr=describe(shot),
+                                      queue=capture_lane(shot.position), countdown=delay),
+              process.s().set(argsrepr=describe(shot))).apply_async()
+    except BROKER_ERRORS as exc:
+        log.warning("shot %s: could not send the retry (%s); the watchdog will", shot.id, exc)
+        shot.dispatched_at = None
+        db.session.commit()
 
 
 def _finish(shot):
@@ -76,23 +114,27 @@ def capture(self, shot_id):
             _finish(shot)
         return shot_id  # finished, cancelled, or taken by another message of the shot
     session = browser_session()
-    result = error = None
+    result = error = kind = None
     with watch_capture(shot_id, self.request.id, on_cancel=session.kill,
                        heartbeat=heartbeat_seconds()):
         try:
-            result = session.capture(shot.url, shot.bundle.owner_key)
+            result = session.capture(shot.url, shot.bundle.owner_key,
+                                     lifecycle.options_for(shot, current_app.config))
         except (PageError, BrowserError) as exc:
-            error = str(exc)
+            error, kind = str(exc), exc.kind
         except SoftTimeLimitExceeded:
             session.close()
-            error = "the capture took longer than its time limit"
+            error, kind = "the capture took longer than its time limit", "timeout"
     db.session.refresh(shot)
     if not lifecycle.holds(shot, self.request.id):
         log.info("shot %s of bundle %s stopped: %s", shot.id, shot.bundle_id,
                  "cancelled" if shot.state == ShotState.CANCELLED else "taken over")
         return shot_id
+    if error and kind in TRANSIENT and shot.attempts < current_app.config["CAPTURE_ATTEMPTS"]:
+        _try_again(shot, clip(error, ERROR_LIMIT), kind)
+        return shot_id
     if error:
-        _fail(shot, error)
+        _fail(shot, error, kind)
     else:
         try:
             lifecycle.record_capture(shot, fit_for_row(result), _store())
@@ -104,12 +146,17 @@ def capture(self, shot_id):
 
 @shared_task(name="shots.process")
 def process(shot_id):
-    """Make the thumbnail of a captured shot and mark it done."""
+    """Make the thumbnail of a captured shot and mark it done; a picture of one colour is
+    captured once more, with a longer wait, before it is kept (flagged)."""
     shot = load(Shot, shot_id)
     if shot.state != ShotState.RUNNING or not shot.image_path:
         return shot_id  # failed at capture, or already processed
+    store = _store()
     try:
-        lifecycle.record_thumbnail(shot, _store())
+        if lifecycle.blank_capture(shot, store, current_app.config["CAPTURE_ATTEMPTS"]):
+            _send_again(shot, delay=0)
+            return shot_id
+        lifecycle.record_thumbnail(shot, store)
     except (OSError, ImageTooLarge) as exc:
         _fail(shot, f"the screenshot could not be processed ({exc})")
     _finish(shot)

@@ -1,0 +1,94 @@
+"""Waiting for a loaded page to be ready to capture: its web fonts, the network gone quiet,
+an element that must appear, a fixed delay. Each wait is bounded by the capture's deadline."""
+import time
+
+from selenium.common.exceptions import JavascriptException
+
+from .errors import PageError
+from .netlog import log_messages
+
+FONT_WAIT_SECONDS = 3
+IDLE_SECONDS = 0.5
+POLL_SECONDS = 0.05
+FIND = "return document.querySelector(arguments[0]) !== null;"
+
+
+def font_wait_ms(deadline):
+    """How long the page's web fonts may take (browser.READ_PAGE waits for them): a page is
+    still captured with its fallback fonts once this has passed."""
+    return round(max(0.0, min(FONT_WAIT_SECONDS, deadline - time.monotonic())) * 1000)
+
+
+class InFlight:
+    """Requests of the tab not yet finished, from the performance log's Network events."""
+
+    def __init__(self):
+        self.pending = set()
+
+    def read(self, messages):
+        for message in messages:
+            method, params = message.get("method"), message.get("params", {})
+            if method == "Network.requestWillBeSent":
+                self.pending.add(params.get("requestId"))
+            elif method in ("Network.loadingFinished", "Network.loadingFailed"):
+                self.pending.discard(params.get("requestId"))
+        return self
+
+
+def wait_for_network_idle(driver, messages, deadline, timeout):
+    """No request in flight for IDLE_SECONDS; PageError if that never happens in time."""
+    inflight = InFlight().read(messages)
+    quiet_since = time.monotonic() if not inflight.pending else None
+    while True:
+        now = time.monotonic()
+        if quiet_since is not None and now - quiet_since >= IDLE_SECONDS:
+            return
+        if now >= deadline:
+            raise PageError(f"the network did not go quiet within {timeout} s "
+                            f"({len(inflight.pending)} requests still open)", kind="timeout")
+        time.sleep(POLL_SECONDS)
+        inflight.read(log_messages(driver))
+        if inflight.pending:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+
+
+def wait_for_selector(driver, selector, deadline, timeout):
+    """The first element matching selector exists; PageError if it never does in time."""
+    while True:
+        try:
+            if driver.execute_script(FIND, selector):
+                return
+        except JavascriptException:
+            raise PageError(f"wait_for is not a valid CSS selector ({selector[:80]})") \
+                from None
+        if time.monotonic() >= deadline:
+            raise PageError(f"no element matched wait_for ({selector[:80]}) within "
+                            f"{timeout} s")
+        time.sleep(POLL_SECONDS * 2)
+
+
+def run_script(driver, source):
+    """The person's own script, run in the page before the capture."""
+    try:
+        driver.execute_script(source)
+    except JavascriptException as exc:
+        message = (exc.msg or "").removeprefix("javascript error: ").splitlines()[0][:300]
+        raise PageError(f"the javascript option failed: {message}") from None
+
+
+# Adds a style sheet; returns the first of the selectors that is not valid CSS, if any.
+ADD_STYLE = ("for (const selector of arguments[1]) {"
+             "  try { document.querySelector(selector); } catch (e) { return selector; } }"
+             "const style = document.createElement('style'); style.textContent = arguments[0];"
+             "(document.head || document.documentElement).appendChild(style); return null;")
+
+
+def hide(driver, selectors, stylesheet=""):
+    """Hide the elements matching selectors, and whatever stylesheet hides."""
+    css = stylesheet + "".join(f"{selector}{{display:none!important}}" for selector in selectors)
+    if css:
+        invalid = driver.execute_script(ADD_STYLE, css, list(selectors))
+        if invalid is not None:
+            raise PageError(f"hide has an invalid CSS selector ({invalid[:80]})")
