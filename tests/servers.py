@@ -195,6 +195,15 @@ window.addEventListener("load", () => fetch("/slow?seconds=1").then((r) => r.tex
     "ads": """<!doctype html><html><head><title>ads</title></head><body>
 <script src="/js/prebid.js"></script>
 <img src="https://www.google-analytics.com/collect?v=1" alt=""></body></html>""",
+    # A consent banner in the markup of orestbida/cookieconsent v2; its "Reject all" turns
+    # the page green.
+    "consent": """<!doctype html><html class="show--consent"><head><title>consent</title>
+<style>body{margin:0;height:100vh;background:#ffffff}</style></head><body>
+<div id="cc--main"><div id="cm"><p>We use cookies.</p><button id="s-all-bn">Accept all</button>
+<button id="s-rall-bn">Reject all</button></div></div><script>
+document.getElementById("s-rall-bn").onclick = () => {
+  document.body.style.background = "#00ff00";
+  document.getElementById("cc--main").remove(); };</script></body></html>""",
     # Nothing but white, for ever.
     "blank": """<!doctype html><html><head><title>blank</title><style>body{margin:0;
 height:100vh;background:#ffffff}</style></head><body></body></html>""",

@@ -185,6 +185,16 @@ def test_hide_banners_removes_a_real_consent_tool_s_banner(browser, pages):
     assert image.getpixel((100, 100)) == (255, 0, 0)  # the page itself stays
 
 
+def test_hide_banners_answers_a_consent_tool_with_reject(browser, pages):
+    """DuckDuckGo's autoconsent knows this tool (cookieconsent v2) and presses its "Reject
+    all", which turns the page green; without the option nobody presses it."""
+    url = pages.url("/doc", name="consent")
+    assert picture(shoot(browser, url)).getpixel((640, 700)) == (255, 255, 255)
+    assert picture(shoot(browser, url, hide_banners=True)).getpixel((640, 700)) == (0, 255, 0)
+    # the script was this capture's only
+    assert picture(shoot(browser, url)).getpixel((640, 700)) == (255, 255, 255)
+
+
 def test_block_ads_keeps_ads_and_trackers_from_loading(browser, pages):
     url = pages.url("/doc", name="ads")
     script = pages.url("/js/prebid.js")

@@ -30,6 +30,9 @@ def test_a_list_of_viewports_gives_one_shot_each(ctx, client, pages):
     bundle = fresh(Bundle, body.get_json()["id"])
     assert [shot.options for shot in bundle.shots] == [{"viewport": "phone"},
                                                        {"viewport": "1024x768"}]
+    page = client.get(f"/bundles/{bundle.id}").get_data(as_text=True)
+    assert '<p class="shot-options">viewport phone</p>' in page
+    assert '<p class="shot-options">viewport 1024x768</p>' in page
     client.post(f"{body.get_json()['url']}/cancel")
 
 

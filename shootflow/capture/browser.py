@@ -1,5 +1,6 @@
 """One headless Chromium, driven through ChromeDriver, that captures one page at a time,
 each in a browser context of its own."""
+import functools
 import logging
 import os
 import re
@@ -169,6 +170,7 @@ class Browser:
         started = time.monotonic()
         deadline = started + timeout
         driver = self.driver
+        consent = None
         try:
             self._open_context(isolation)
             self._left.add(_origin(url))
@@ -178,6 +180,9 @@ class Browser:
                 self._load_timeout = timeout
             if options.cookies:
                 self._set_cookies(url, options.cookies)
+            if options.hide_banners:  # autoconsent runs in this capture's documents only
+                consent = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                                 {"source": _autoconsent()})
             if self._same_document(url):
                 # Only the fragment differs: Chromium would scroll the page it shows instead
                 # of loading a new one, and the mark would call that a dropped load.
@@ -229,9 +234,12 @@ class Browser:
                 from exc
         except (HTTPError, OSError) as exc:  # ChromeDriver itself is gone (killed, crashed)
             raise BrowserError("the browser stopped unexpectedly") from exc
+        finally:
+            if consent is not None:
+                self._forget_script(consent)
         elapsed = round((time.monotonic() - started) * 1000)
         timings = {"navigation": round((loaded - started) * 1000),
-                   "ready": round((ready - loaded) * 1000),
+                   "ready": round((ready - loaded) * 1000) + picture.scroll_ms,
                    "capture": picture.capture_ms, "encode": picture.encode_ms}
         return CaptureResult(
             picture.data, title, final_url, document.status, elapsed, format=options.format,
@@ -248,6 +256,8 @@ class Browser:
             readiness.wait_for_selector(driver, options.wait_for, deadline, timeout)
         if options.delay:
             time.sleep(options.delay)
+        if options.hide_banners:
+            readiness.wait_for_consent(driver, deadline)
         if options.hide or options.hide_banners:
             readiness.hide(driver, options.hide, self._banner_stylesheet(options))
         if options.javascript:
@@ -258,6 +268,12 @@ class Browser:
             return ""
         from .blocking import banner_stylesheet
         return banner_stylesheet(urlsplit(self._shown or "").hostname or "")
+
+    def _forget_script(self, script):
+        try:
+            self.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
+        except (WebDriverException, HTTPError, OSError):  # the browser is gone: so is it
+            log.debug("could not remove a capture's script", exc_info=True)
 
     def _set_cookies(self, url, cookies):
         for i, cookie in enumerate(cookies):
@@ -375,6 +391,12 @@ class Browser:
             if self.proxy is not None:
                 self.proxy.stop()
             shutil.rmtree(self._profile, ignore_errors=True)
+
+
+@functools.cache
+def _autoconsent():
+    from .blocking import autoconsent_script
+    return autoconsent_script()
 
 
 def _ad_blocker():

@@ -3,8 +3,6 @@ features and extra request headers, set through CDP. Sent only when a capture as
 something other than what the tab already has, so the plain capture costs nothing more."""
 import re
 
-
-
 # The state a new capture tab starts in (its tab set-up sets the browser's viewport).
 _DEFAULTS = {"ua": None, "touch": False, "media": (False, False), "headers": ()}
 

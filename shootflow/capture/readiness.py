@@ -35,6 +35,26 @@ class InFlight:
         return self
 
 
+CONSENT_WAIT_SECONDS = 3
+CONSENT_LOOK_SECONDS = 1
+CONSENT_STATUS = "return window.__shootflowAutoconsent || null;"
+
+
+def wait_for_consent(driver, deadline):
+    """Give autoconsent (blocking.autoconsent_script) a moment to answer a consent tool with
+    "reject": until it has settled, or has found no tool within a second, at most a few
+    seconds. Whatever it leaves, the banner style sheet hides next."""
+    started = time.monotonic()
+    limit = min(deadline, started + CONSENT_WAIT_SECONDS)
+    while time.monotonic() < limit:
+        status = driver.execute_script(CONSENT_STATUS) or {}
+        if status.get("settled") or (not status.get("cmp") and
+                                     time.monotonic() - started >= CONSENT_LOOK_SECONDS):
+            return status
+        time.sleep(POLL_SECONDS * 2)
+    return None
+
+
 def wait_for_network_idle(driver, messages, deadline, timeout):
     """No request in flight for IDLE_SECONDS; PageError if that never happens in time."""
     inflight = InFlight().read(messages)

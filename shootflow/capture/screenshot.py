@@ -4,30 +4,44 @@ slices and put together with Pillow."""
 import base64
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
 from .errors import PageError
 
-# The tallest slice asked of Chromium at once, in device pixels: beyond its texture limit
-# (16,384) a capture repeats or loses content.
-SLICE_PIXELS = 8192
-SCROLL_PAUSE_MS = 60
-# Scrolls through the page a viewport at a time so that lazy content loads, up to a height
-# (it may grow as content arrives) or a time; returns the page's final height.
+# The tallest slice asked of Chromium at once, in device pixels: its texture limit. Taller
+# pictures are captured in slices and put together.
+SLICE_PIXELS = 16384
+# The most pixels a picture may have (images.MAX_PIXELS, which the thumbnail step decodes,
+# is a little above).
+MAX_PIXELS = 100_000_000
+SCROLL_PAUSE_MS = 20
+IMAGES_WAIT_MS = 3000
+# Scrolls through the page a viewport at a time, a frame or so at each stop, so that lazy
+# content starts loading, up to a height (the page may grow as content arrives) or a time;
+# then waits (bounded) for the images that started loading, goes back to the top and
+# returns the page's final height.
 SCROLL_THROUGH = """
-const [limit, pauseMs, budgetMs, done] = arguments;
+const [limit, pauseMs, budgetMs, imagesMs, done] = arguments;
 const started = Date.now();
 const height = () => Math.max(document.documentElement.scrollHeight,
                               document.body ? document.body.scrollHeight : 0);
+const finish = () => {
+  window.scrollTo(0, 0);
+  requestAnimationFrame(() => setTimeout(() => done(height()), pauseMs));
+};
+const images = () => {
+  const waitUntil = Math.min(Date.now() + imagesMs, started + budgetMs);
+  const check = () => {
+    const loading = Array.from(document.images).some((image) => !image.complete);
+    if (!loading || Date.now() > waitUntil) finish(); else setTimeout(check, 50);
+  };
+  check();
+};
 let y = 0;
 const step = () => {
-  if (y >= Math.min(height(), limit) || Date.now() - started > budgetMs) {
-    window.scrollTo(0, 0);
-    requestAnimationFrame(() => setTimeout(() => done(height()), pauseMs));
-    return;
-  }
+  if (y >= Math.min(height(), limit) || Date.now() - started > budgetMs) return images();
   y += Math.max(window.innerHeight, 200);
   window.scrollTo(0, y);
   setTimeout(step, pauseMs);
@@ -50,6 +64,7 @@ class Picture:
     truncated: bool = False
     capture_ms: int = 0
     encode_ms: int = 0
+    scroll_ms: int = 0  # scrolling through a full page first (part of getting it ready)
 
 
 def _mime_format(options):
@@ -59,26 +74,28 @@ def _mime_format(options):
 
 def take(driver, options, deadline):
     """The picture options ask for, of the page on show."""
-    cdp = driver.execute_cdp_cmd
     if options.format == "pdf":
         return _pdf(driver, options, deadline)
-    scale = options.device_scale
+    cdp = driver.execute_cdp_cmd
     if options.selector:
-        box = _element_box(driver, options.selector)
-        clip, truncated = box, False
-    elif options.full_page:
-        height = _scroll_through(driver, options.max_height, deadline)
-        truncated = height > options.max_height
-        clip = (0, 0, options.viewport.width, min(height, options.max_height))
-    else:
+        return _clip(cdp, options, _element_box(driver, options.selector), False)
+    if options.full_page:
         started = time.monotonic()
-        params = {**_mime_format(options), **({"optimizeForSpeed": True}
-                                               if options.format == "png" else {})}
-        data = base64.b64decode(cdp("Page.captureScreenshot", params)["data"])
-        return Picture(data, round(options.viewport.width * scale),
-                       round(options.viewport.height * scale),
-                       capture_ms=round((time.monotonic() - started) * 1000))
-    return _clip(cdp, options, clip, truncated)
+        height = _scroll_through(driver, options.max_height, deadline)
+        scroll_ms = round((time.monotonic() - started) * 1000)
+        # A picture is kept under MAX_PIXELS (a wide page at scale 3 gets a lower limit).
+        width, scale = options.viewport.width, options.device_scale
+        limit = min(options.max_height, int(MAX_PIXELS / (width * scale * scale)))
+        picture = _clip(cdp, options, (0, 0, width, min(height, limit)), height > limit)
+        return replace(picture, scroll_ms=scroll_ms)
+    started = time.monotonic()
+    params = {**_mime_format(options), **({"optimizeForSpeed": True}
+                                           if options.format == "png" else {})}
+    data = base64.b64decode(cdp("Page.captureScreenshot", params)["data"])
+    scale = options.device_scale
+    return Picture(data, round(options.viewport.width * scale),
+                   round(options.viewport.height * scale),
+                   capture_ms=round((time.monotonic() - started) * 1000))
 
 
 def _element_box(driver, selector):
@@ -98,7 +115,7 @@ def _element_box(driver, selector):
 def _scroll_through(driver, limit, deadline):
     budget = max(0.5, min(15, deadline - time.monotonic()))
     return int(driver.execute_async_script(SCROLL_THROUGH, limit, SCROLL_PAUSE_MS,
-                                           round(budget * 1000)))
+                                           round(budget * 1000), IMAGES_WAIT_MS))
 
 
 def _clip(cdp, options, box, truncated):
