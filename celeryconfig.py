@@ -12,6 +12,10 @@ task_queues = (
     # consumes both, and kombu takes from its queues in turn.
     Queue("capture", Exchange("capture", type="direct"), routing_key="capture"),
     Queue("capture.bulk", Exchange("capture", type="direct"), routing_key="capture.bulk"),
+    # Watches' runs: the capture worker takes them in turn with the others; the interactive
+    # worker never does, so a large schedule never makes a person wait.
+    Queue("capture.scheduled", Exchange("capture", type="direct"),
+          routing_key="capture.scheduled"),
     Queue("images", Exchange("images", type="direct"), routing_key="images"),
     Queue("default", Exchange("default", type="direct"), routing_key="default"),
 )
@@ -22,6 +26,7 @@ task_routes = {
     "shots.capture": {"queue": "capture", "routing_key": "capture"},
     "shots.process": {"queue": "images", "routing_key": "images"},
     "bundles.*": {"queue": "default", "routing_key": "default"},
+    "watches.*": {"queue": "default", "routing_key": "default"},
 }
 
 # A capture is acknowledged only once it has finished, so a lost worker's capture is redelivered;

@@ -26,6 +26,8 @@ def celery_init_app(app):
     celery_app.conf.beat_schedule = {
         "watchdog": {"task": "bundles.watchdog",
                      "schedule": float(app.config["WATCHDOG_INTERVAL"])},
+        # Due watches are read from their rows at each tick: edits need no restart.
+        "watches": {"task": "watches.tick", "schedule": float(app.config["WATCH_TICK"])},
     }
     celery_app.conf.update(app.config.get("CELERY", {}))
     celery_app.set_default()

@@ -157,6 +157,9 @@ class Config:
         self.CAPTURE_ATTEMPTS = _int("SHOOTFLOW_CAPTURE_ATTEMPTS", 3)
         if self.CAPTURE_ATTEMPTS < 1:
             raise RuntimeError("SHOOTFLOW_CAPTURE_ATTEMPTS must be 1 or more")
+        # Watches: how often beat looks for due runs, and how close a schedule's runs may be.
+        self.WATCH_TICK = _int("SHOOTFLOW_WATCH_TICK", 15)
+        self.MIN_WATCH_INTERVAL = _int("SHOOTFLOW_MIN_WATCH_INTERVAL", 60)
         # How many `POST /api/v1/shots?wait=` requests one web process holds open at once;
         # the Procfile gives each 4 threads, so the pages always keep two.
         self.WAITING_REQUESTS = _int("SHOOTFLOW_WAITING_REQUESTS", 2)

@@ -2,7 +2,7 @@
 import io
 import warnings
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 THUMBNAIL_SIZE = (400, 250)
 # A viewport screenshot is about a million pixels and the capture engine keeps a full page
@@ -70,3 +70,35 @@ def make_thumbnail(data, image_format="png", size=THUMBNAIL_SIZE):
         out = io.BytesIO()
         image.save(out, "JPEG", quality=82, optimize=True)
         return out.getvalue()
+
+
+CHANGE_TOLERANCE = 24  # a pixel differs once a channel moves more than this (JPEG noise)
+
+
+def compare(before, after, ignore=(), before_format="png", after_format="png"):
+    """How much of the picture changed: (share of pixels that differ, 0–1; a PNG of the
+    later picture with the changed pixels in red). Rectangles in ignore ({x, y, width,
+    height}, in the picture's pixels) are left out. Pictures of different sizes are compared
+    over the larger one: what only one of them has counts as changed."""
+    def picture(data, image_format):
+        return _first_pdf_page(data) if image_format == "pdf" else _open(data)
+
+    with picture(before, before_format) as old, picture(after, after_format) as new:
+        width, height = max(old.width, new.width), max(old.height, new.height)
+        canvas_old = Image.new("RGB", (width, height), (255, 0, 255))
+        canvas_old.paste(old.convert("RGB"))
+        canvas_new = Image.new("RGB", (width, height), (0, 255, 0))
+        canvas_new.paste(new.convert("RGB"))
+    difference = ImageChops.difference(canvas_old, canvas_new)
+    changed = difference.convert("L").point(lambda v: 255 if v > CHANGE_TOLERANCE else 0)
+    mask = Image.new("L", (width, height), 255)
+    for box in ignore:
+        mask.paste(0, (box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]))
+    changed = ImageChops.multiply(changed, mask)
+    counted = mask.histogram()[255]
+    share = changed.histogram()[255] / counted if counted else 0.0
+    highlight = Image.blend(canvas_new, Image.new("RGB", (width, height), (255, 255, 255)), 0.6)
+    highlight.paste((255, 0, 0), mask=changed)
+    out = io.BytesIO()
+    highlight.save(out, "PNG", compress_level=1)
+    return share, out.getvalue()

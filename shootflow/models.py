@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String, Text, false, func, select
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -116,6 +116,8 @@ class Bundle(db.Model):
     # The capture options sent for the whole bundle, as read_options normalised them (only
     # the keys given); each shot keeps only its own overrides.
     options: Mapped[dict | None] = mapped_column(JSON)
+    # The watch this bundle is one run of; None for a bundle a person submitted.
+    watch_id: Mapped[str | None] = mapped_column(ForeignKey("watch.id"), index=True)
     shots: Mapped[list["Shot"]] = relationship(
         back_populates="bundle", order_by="Shot.position", cascade="all, delete-orphan")
 
@@ -194,3 +196,47 @@ class Shot(db.Model):
         if self.state == ShotState.RUNNING:
             return "processing" if self.image_path else "capturing"
         return self.state
+
+
+def new_secret():
+    return secrets.token_hex(32)
+
+
+class Watch(db.Model):
+    """A URL captured on a schedule; each run is a one-shot bundle (WatchRun says which)."""
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    schedule: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    options: Mapped[dict | None] = mapped_column(JSON)
+    threshold: Mapped[float] = mapped_column(default=0.01)
+    ignore: Mapped[list | None] = mapped_column(JSON)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Signs the webhook's body (HMAC-SHA256), so its receiver knows it came from here.
+    secret: Mapped[str] = mapped_column(String(64), default=new_secret)
+    paused: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_run_at: Mapped[datetime | None]
+    runs: Mapped[list["WatchRun"]] = relationship(
+        back_populates="watch", order_by="WatchRun.slot.desc()", cascade="all, delete-orphan")
+
+
+class WatchRun(db.Model):
+    """One scheduled slot of a watch, taken once: the unique (watch, slot) is what makes two
+    ticks (or two beats) start it only once."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watch_id: Mapped[str] = mapped_column(ForeignKey("watch.id"), index=True)
+    slot: Mapped[datetime]
+    bundle_id: Mapped[str | None] = mapped_column(ForeignKey("bundle.id"))
+    # Share of pixels changed against the run before (None for the first, or not scored yet).
+    change: Mapped[float | None]
+    changed: Mapped[bool | None]
+    diff_path: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    watch: Mapped[Watch] = relationship(back_populates="runs")
+    bundle: Mapped[Bundle | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("watch_id", "slot", name="uq_watch_run_slot"),)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from amqp.exceptions import ChannelError
 from celery.signals import before_task_publish
 
-QUEUES = ("capture", "capture.bulk", "images", "default")
+QUEUES = ("capture", "capture.bulk", "capture.scheduled", "images", "default")
 SENT_AT_HEADER = "shootflow_sent_at"
 
 

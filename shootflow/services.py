@@ -6,10 +6,11 @@ import logging
 
 from flask import current_app
 
-from . import lifecycle
+from . import lifecycle, watches
 from .capture.options import OptionError, read_options
 from .extensions import db
-from .models import owner_key
+from .models import Watch, owner_key, utcnow
+from .schedules import ScheduleError, parse_schedule
 from .netpolicy import NetPolicy
 from .ratelimit import URLRateLimit, storage_uri
 from .urls import URLError, check_destinations, read_url_list
@@ -180,3 +181,106 @@ def retry_failed(bundle):
                                 "moment.") from exc
     log.info("bundle %s: retrying %d failed shots", bundle.id, len(shots))
     return shots
+
+
+# Watches ---------------------------------------------------------------------------------
+
+def _threshold(value):
+    if value is None:
+        return 0.01
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise BadInput('"threshold" must be the share of pixels that must change, from 0 to 1 '
+                       "(such as 0.01).")
+    return float(value)
+
+
+def _ignore(value):
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > 50:
+        raise BadInput('"ignore" must be a list of at most 50 rectangles such as '
+                       '{"x": 0, "y": 0, "width": 1280, "height": 80}.')
+    boxes = []
+    for number, box in enumerate(value, start=1):
+        keys = ("x", "y", "width", "height")
+        if not isinstance(box, dict) or set(box) != set(keys) or not all(
+                isinstance(box[k], int) and not isinstance(box[k], bool) and 0 <= box[k] <= 65536
+                for k in keys) or not box["width"] or not box["height"]:
+            raise BadInput(f'"ignore" item {number} must be a rectangle {{"x", "y", "width", '
+                           '"height"}} of whole pixels (width and height above 0).')
+        boxes.append({k: box[k] for k in keys})
+    return boxes
+
+
+def _one_url(text, what):
+    """One URL as submits read them: normalised, and its destination allowed."""
+    if not isinstance(text, str):
+        raise BadInput(f'"{what}" must be a URL string.')
+    try:
+        urls = read_url_list([text], 1)
+        check_destinations(urls, NetPolicy(current_app.config["ALLOWED_NETWORKS"]))
+    except URLError as exc:
+        raise BadInput(f'"{what}": {exc}'.replace("Line 1 ", "")) from None
+    return next(iter(urls))
+
+
+def create_watch(values, client, owner_id=None):
+    """A watch from a request's values; its first run is the schedule's next slot."""
+    if not isinstance(values, dict):
+        raise BadInput('Send a JSON object such as {"url": "https://example.com", '
+                       '"schedule": "every 15 minutes"}.')
+    unknown = sorted(set(values) - {"url", "schedule", "timezone", "options", "threshold",
+                                    "ignore", "webhook_url"})
+    if unknown:
+        raise BadInput(f'"{unknown[0][:40]}" is not a field of a watch.')
+    url = _one_url(values.get("url"), "url")
+    try:
+        schedule = parse_schedule(values.get("schedule"), values.get("timezone", "UTC"),
+                                  current_app.config["MIN_WATCH_INTERVAL"])
+        options = read_options(values.get("options"))
+    except (ScheduleError, OptionError) as exc:
+        raise BadInput(str(exc)) from None
+    if isinstance(options.get("viewport"), list):
+        raise BadInput('Option "viewport" takes one viewport for a watch.')
+    webhook = values.get("webhook_url")
+    watch = Watch(url=url, schedule=schedule.text, timezone=schedule.tz.key,
+                  options=options or None, threshold=_threshold(values.get("threshold")),
+                  ignore=_ignore(values.get("ignore")), owner_id=owner_id, client=client,
+                  webhook_url=_one_url(webhook, "webhook_url") if webhook is not None else None)
+    watch.created_at = utcnow()
+    watch.next_run_at = schedule.next_after(watch.created_at, anchor=watch.created_at)
+    db.session.add(watch)
+    db.session.commit()
+    log.info("watch %s of %s: %s", watch.id, url, schedule.describe())
+    return watch
+
+
+def pause_watch(watch, paused):
+    watch.paused = paused
+    if not paused:  # resumed: the next slot from now, not the ones missed while paused
+        watch.next_run_at = watches.schedule_of(watch).next_after(utcnow(),
+                                                                  anchor=watch.created_at)
+    db.session.commit()
+
+
+def run_watch_now(watch):
+    bundle = watches.run_now(watch)
+    db.session.commit()
+    try:
+        send_bundle(bundle.id)
+    except BROKER_ERRORS as exc:  # the row stays unsent: the watchdog sends it
+        log.warning("watch %s: run now not sent yet (%s)", watch.id, exc)
+    return bundle
+
+
+def delete_watch(watch, files=False, store=None):
+    """Remove the watch and its runs (the runs' bundles stay, without their watch); with
+    files, their images too."""
+    for run in watch.runs:
+        if run.bundle is not None:
+            run.bundle.watch_id = None
+            if files and store is not None:
+                for shot in run.bundle.shots:
+                    store.remove_shot(shot.id)
+    db.session.delete(watch)
+    db.session.commit()

@@ -1,5 +1,6 @@
 """Where shot images live on disk, written so a reader never sees half a file."""
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,10 @@ class MediaStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return len(data)
+
+    def remove_shot(self, shot_id):
+        """Delete every file of a shot (its folder)."""
+        shutil.rmtree(self.absolute(self.shot_path(shot_id, "x")).parent, ignore_errors=True)
 
     def read(self, relative):
         return self.absolute(relative).read_bytes()

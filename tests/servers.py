@@ -76,7 +76,7 @@ class RedisServer:
 class CeleryWorker:
     """`celery worker` as a user runs it, on every queue."""
 
-    def __init__(self, env, logfile, queues="capture,capture.bulk,images,default", concurrency=2):
+    def __init__(self, env, logfile, queues="capture,capture.bulk,capture.scheduled,images,default", concurrency=2):
         self.logfile = logfile
         self.name = f"test-{os.getpid()}-{free_port()}@localhost"
         self.command = [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "worker",
@@ -266,6 +266,8 @@ class _PageHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         elif parts.path == "/doc":
             self._send(200, "text/html; charset=utf-8", DOCS[query.get("name", "")])
+        elif parts.path == "/mutable":  # whatever the test set with PageServer.set_page
+            self._send(200, "text/html; charset=utf-8", self.server.mutable[query["id"]])
         elif parts.path == "/worker.js":
             self._send(200, "text/javascript", POISONING_WORKER)
         elif parts.path == "/status" and query.get("code") in ("204", "205"):
@@ -344,12 +346,18 @@ class PageServer:
         self.server.streams = []  # /endless downloads: {"sent": bytes, "closed": bool}
         self.server.requests = collections.Counter()  # how often each path?query was asked
         self.server.seen = {}  # /echo?id=X: the headers of the last request with that id
+        self.server.mutable = {}  # /mutable?id=X: the page the test set
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path="/page", **query):
         from urllib.parse import urlencode
         return f"{self.base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def set_page(self, page_id, html):
+        """Serve html at /mutable?id=page_id from now on; returns that URL."""
+        self.server.mutable[page_id] = html
+        return self.url("/mutable", id=page_id)
 
     def seen(self, echo_id):
         """The request headers /echo?id=echo_id last received (None if never asked)."""

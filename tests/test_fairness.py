@@ -6,7 +6,8 @@ from tests.helpers import fresh, wait_finished
 
 
 def test_a_bundle_s_first_shots_go_to_the_interactive_lane(ctx, app):
-    shots = [Shot(id=f"{n:024x}", url=f"https://example.com/{n}", position=n)
+    bundle = Bundle(id="b" * 24)
+    shots = [Shot(id=f"{n:024x}", url=f"https://example.com/{n}", position=n, bundle=bundle)
              for n in range(INTERACTIVE_SHOTS + 2)]
     canvas = bundle_signature("b" * 24, shots, {shot.id: shot.id for shot in shots})
     lanes = [chain.tasks[0].options["queue"] for chain in canvas.tasks]
@@ -15,7 +16,7 @@ def test_a_bundle_s_first_shots_go_to_the_interactive_lane(ctx, app):
 
 def test_flower_and_ops_see_no_credentials(ctx, app):
     shot = Shot(id="s" * 24, bundle_id="b" * 24, url="https://me:secret@example.com/",
-                position=0)
+                position=0, bundle=Bundle(id="b" * 24))
     chain = bundle_signature("b" * 24, [shot], {shot.id: "t"}).tasks[0]
     assert [task.options["argsrepr"] for task in chain.tasks] == [
         f"shot={'s' * 24} bundle={'b' * 24} url=https://example.com/"] * 2

@@ -8,10 +8,12 @@ def register_web(app):
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
     from .security import register_security
+    from .watches import bp as watches_bp
 
     register_access(app)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(ops_bp)
-    register_security(app, api_bp)
+    app.register_blueprint(watches_bp)
+    register_security(app, api_bp, watches_bp)

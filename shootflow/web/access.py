@@ -9,7 +9,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from ..accounts import authenticate, user_for_token
 from ..extensions import db
-from ..models import Bundle, User, new_session_secret
+from ..models import Bundle, User, Watch, new_session_secret
 from ..ratelimit import LoginThrottle, storage_uri
 
 bp = Blueprint("access", __name__)
@@ -46,8 +46,8 @@ def visible(model, row_id):
     row = db.session.get(model, row_id)
     if row is None or not auth_on():
         return row
-    bundle = row if isinstance(row, Bundle) else row.bundle
-    return row if bundle.owner_id == owner_id() else None
+    owner = row if isinstance(row, (Bundle, Watch)) else row.bundle
+    return row if owner.owner_id == owner_id() else None
 
 
 def visible_or_404(model, row_id):
@@ -57,9 +57,9 @@ def visible_or_404(model, row_id):
     return row
 
 
-def owned(query):
-    """Limit a Bundle query to the requester's bundles when auth is on."""
-    return query.where(Bundle.owner_id == owner_id()) if auth_on() else query
+def owned(query, model=Bundle):
+    """Limit a query of Bundles (or Watches) to the requester's when auth is on."""
+    return query.where(model.owner_id == owner_id()) if auth_on() else query
 
 
 @login_manager.user_loader

@@ -2,7 +2,8 @@
 from flask import Blueprint, abort, current_app, send_file, url_for
 
 from ..lifecycle import EXTENSIONS
-from ..models import Shot
+from ..extensions import db
+from ..models import Shot, Watch, WatchRun
 from ..storage import MediaStore
 from .access import auth_on, visible
 
@@ -39,6 +40,20 @@ def image(shot_id, ext):
     if image_format is None or EXTENSIONS[image_format] != ext:
         abort(404)
     return _send(shot_id, "image_path", MIMETYPES[image_format])
+
+
+@bp.get("/watch-runs/<int:run_id>/diff.png")
+def diff(run_id):
+    """A watch run's difference picture: the later capture, changed pixels in red."""
+    run = db.session.get(WatchRun, run_id)
+    if run is None or run.diff_path is None or visible(Watch, run.watch_id) is None:
+        abort(404)
+    path = MediaStore(current_app.config["MEDIA_DIR"]).absolute(run.diff_path)
+    response = send_file(path, mimetype="image/png", max_age=86400)
+    if auth_on():
+        response.cache_control.public = False
+        response.cache_control.private = True
+    return response
 
 
 @bp.get("/shots/<shot_id>/thumbnail.jpg")

@@ -69,10 +69,10 @@ def _cross_site():
     return origin is not None and urlsplit(origin).netloc.lower() != request.host.lower()
 
 
-def check_api_request(api_name):
+def check_api_request(api_names):
     """An API request that changes something must come from its own client, not from a page
     of another site riding on the browser's cookies. Runs after access's guard."""
-    if request.blueprint != api_name or request.method in SAFE_METHODS or by_token():
+    if request.blueprint not in api_names or request.method in SAFE_METHODS or by_token():
         return None  # a bearer token is something no other site can send
     if auth_on():
         # Signed in by the session cookie, which the browser adds to any site's request.
@@ -95,12 +95,14 @@ def check_api_request(api_name):
     return None
 
 
-def register_security(app, api_blueprint):
+def register_security(app, *api_blueprints):
     csrf.init_app(app)
-    csrf.exempt(api_blueprint)  # checked by check_api_request, which answers in JSON
+    for blueprint in api_blueprints:
+        csrf.exempt(blueprint)  # checked by check_api_request, which answers in JSON
     # Before every other check, so that a foreign host name is not even sent to sign in.
     app.before_request_funcs.setdefault(None, []).insert(0, check_host)
-    app.before_request(lambda: check_api_request(api_blueprint.name))
+    names = frozenset(blueprint.name for blueprint in api_blueprints)
+    app.before_request(lambda: check_api_request(names))
 
     @app.after_request
     def add_security_headers(response):

@@ -1,6 +1,9 @@
 """The canvas of a bundle: a chord of capture-then-process chains, then the bundle's callback."""
 from celery import chain, chord, current_app, group
 
+from sqlalchemy import select
+
+from ..models import Bundle, Shot
 from ..urls import without_credentials
 from .tasks import capture, chord_failed, finalize_bundle, process
 
@@ -9,7 +12,8 @@ REPR_URL_LENGTH = 200
 # lane; capture workers take from the two in turn, so a one-URL bundle waits for one free
 # slot, not behind another client's thousand pages.
 INTERACTIVE_SHOTS = 5
-LANES = ("capture", "capture.bulk")
+# Watches' runs have a lane of their own: a large schedule never makes a person wait.
+LANES = ("capture", "capture.bulk", "capture.scheduled")
 
 
 def describe(shot):
@@ -19,14 +23,22 @@ def describe(shot):
     return f"shot={shot.id} bundle={shot.bundle_id} url={url}"
 
 
-def capture_lane(position):
-    """The queue a shot's capture goes to: 'capture' (interactive) or 'capture.bulk'."""
-    return LANES[0] if position < INTERACTIVE_SHOTS else LANES[1]
+def capture_lane(shot):
+    """The queue a shot's capture goes to: 'capture' (interactive), 'capture.bulk', or
+    'capture.scheduled' (a watch's run)."""
+    if shot.bundle.watch_id is not None:
+        return LANES[2]
+    return LANES[0] if shot.position < INTERACTIVE_SHOTS else LANES[1]
 
 
-def in_lane(column, lane):
-    """A SQL condition on Shot.position: the shots whose captures go to lane."""
-    return column < INTERACTIVE_SHOTS if lane == LANES[0] else column >= INTERACTIVE_SHOTS
+def in_lane(lane):
+    """A SQL condition: the shots whose captures go to lane."""
+    scheduled = Shot.bundle_id.in_(select(Bundle.id).where(Bundle.watch_id.is_not(None)))
+    if lane == LANES[2]:
+        return scheduled
+    by_position = (Shot.position < INTERACTIVE_SHOTS if lane == LANES[0]
+                   else Shot.position >= INTERACTIVE_SHOTS)
+    return by_position & ~scheduled
 
 
 def bundle_signature(bundle_id, shots, task_ids):
@@ -34,7 +46,7 @@ def bundle_signature(bundle_id, shots, task_ids):
     task_ids[shot.id] is the id each capture message carries."""
     header = group(
         chain(capture.si(shot.id).set(task_id=task_ids[shot.id], argsrepr=describe(shot),
-                                      queue=capture_lane(shot.position)),
+                                      queue=capture_lane(shot)),
               process.s().set(argsrepr=describe(shot)))
         for shot in shots)
     body = finalize_bundle.si(bundle_id).set(argsrepr=f"bundle={bundle_id}")

@@ -15,7 +15,7 @@ from flask import current_app as flask_app
 from kombu.exceptions import ChannelError
 from sqlalchemy import bindparam, func, select, update
 
-from .. import lifecycle
+from .. import lifecycle, watches
 from ..extensions import db
 from ..models import Bundle, Shot, ShotState, utcnow
 from .canvas import LANES, bundle_signature, in_lane
@@ -84,10 +84,10 @@ def lost_messages(now, cutoff):
     (the surviving messages then find their shots taken)."""
     lost = []
     for lane in LANES:
-        waiting = select(Shot).where(Shot.state == ShotState.QUEUED, in_lane(Shot.position, lane),
+        waiting = select(Shot).where(Shot.state == ShotState.QUEUED, in_lane(lane),
                                      Shot.dispatched_at < cutoff)
         latest_started = db.session.scalar(select(func.max(Shot.dispatched_at)).where(
-            in_lane(Shot.position, lane), Shot.started_at >= cutoff))
+            in_lane(lane), Shot.started_at >= cutoff))
         if latest_started is not None:
             lost += db.session.scalars(waiting.where(
                 Shot.dispatched_at < latest_started - ORDER_SLACK)).all()
@@ -133,3 +133,14 @@ def watchdog():
     for bundle_id in ended:
         log.warning("watchdog ended bundle %s", bundle_id)
     return ended
+
+
+@shared_task(name="watches.tick")
+def tick():
+    """Beat-driven: start the runs of every watch that is due, and send their captures."""
+    started = watches.start_due_runs(utcnow())
+    shots = [shot for bundle in started for shot in bundle.shots]
+    if shots:
+        dispatch(shots)
+        log.info("started %d watch runs", len(started))
+    return len(started)

@@ -11,7 +11,7 @@ from flask import current_app
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from .. import lifecycle
+from .. import lifecycle, watches
 from ..capture import BrowserError, PageError
 from ..capture.errors import TRANSIENT
 from ..capture.limits import ERROR_LIMIT, TITLE_LIMIT, URL_LIMIT, clip
@@ -82,7 +82,7 @@ def _send_again(shot, delay):
     db.session.commit()
     try:
         chain(capture.si(shot.id).set(task_id=task_id, argsrepr=describe(shot),
-                                      queue=capture_lane(shot.position), countdown=delay),
+                                      queue=capture_lane(shot), countdown=delay),
               process.s().set(argsrepr=describe(shot))).apply_async()
     except BROKER_ERRORS as exc:
         log.warning("shot %s: could not send the retry (%s); the watchdog will", shot.id, exc)
@@ -157,6 +157,8 @@ def process(shot_id):
             _send_again(shot, delay=0)
             return shot_id
         lifecycle.record_thumbnail(shot, store)
+        if shot.bundle.watch_id is not None:
+            watches.score_run(shot, store)
     except (OSError, ImageTooLarge) as exc:
         _fail(shot, f"the screenshot could not be processed ({exc})")
     _finish(shot)

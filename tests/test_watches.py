@@ -1,0 +1,129 @@
+"""Watches with a real beat, worker and Chromium: runs started from the rows once per slot,
+each capture scored against the one before; and every bad value refused."""
+from datetime import timedelta
+
+import pytest
+
+from shootflow.extensions import db
+from shootflow.models import Watch, WatchRun, utcnow
+from shootflow.watches import start_due_runs
+from tests.helpers import fresh, wait_finished
+from tests.servers import wait_for
+
+PAGE = """<!doctype html><html><head><title>watched</title><style>body{{margin:0;
+height:100vh;background:#ffffff}} #box{{position:absolute;left:0;top:0;width:{width}px;
+height:200px;background:#ff0000}}</style></head><body><div id="box"></div></body></html>"""
+
+
+def watch_count():
+    db.session.expire_all()
+    return db.session.query(Watch).count()
+
+
+def test_a_watch_is_made_with_its_schedule_in_words(ctx, client, pages):
+    response = client.post("/api/v1/watches", json={
+        "url": pages.url(title="Watched"), "schedule": "0 9 * * 1-5",
+        "timezone": "Europe/Berlin", "threshold": 0.05,
+        "ignore": [{"x": 0, "y": 0, "width": 1280, "height": 60}],
+        "options": {"full_page": True}})
+    assert response.status_code == 201, response.get_json()
+    watch = response.get_json()
+    assert len(watch["secret"]) == 64 and watch["captures"] == []
+    assert watch["schedule_words"] == "At 09:00, Monday through Friday (Europe/Berlin)"
+    assert watch["next_run_at"].endswith(":00:00Z")
+    shown = client.get(response.headers["Location"]).get_json()
+    assert "secret" not in shown and shown["options"] == {"full_page": True}
+    listed = client.get("/api/v1/watches").get_json()["watches"]
+    assert watch["id"] in [w["id"] for w in listed]
+    assert client.delete(response.headers["Location"]).status_code == 204
+    assert client.get(response.headers["Location"]).status_code == 404
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"schedule": "@daily"}, '"url" must be a URL string'),
+    ({"url": "https://example.com/", "schedule": "every 0 minutes"},
+     '"schedule" must run every 1 or more minutes'),
+    ({"url": "https://example.com/", "schedule": "every 30 seconds"},
+     "is not a five-field cron expression"),
+    ({"url": "https://example.com/", "schedule": "@daily", "timezone": "Nowhere/Else"},
+     "is not an IANA time zone name"),
+    ({"url": "https://example.com/", "schedule": "@daily", "threshold": 2},
+     '"threshold" must be the share of pixels'),
+    ({"url": "https://example.com/", "schedule": "@daily", "ignore": [{"x": 1}]},
+     '"ignore" item 1 must be a rectangle'),
+    ({"url": "http://10.0.0.1/", "schedule": "@daily"}, '"url":'),
+    ({"url": "https://example.com/", "schedule": "@daily",
+      "webhook_url": "http://169.254.169.254/hook"}, '"webhook_url":'),
+    ({"url": "https://example.com/", "schedule": "@daily", "options": {"scale": 9}},
+     'Option "scale" must be from 1 to 3'),
+    ({"url": "https://example.com/", "schedule": "@daily", "colour": "red"},
+     '"colour" is not a field of a watch'),
+])
+def test_bad_watches_are_refused_and_nothing_is_kept(ctx, client, values, message):
+    before = watch_count()
+    response = client.post("/api/v1/watches", json=values)
+    assert response.status_code == 400 and message in response.get_json()["error"], \
+        response.get_json()
+    assert watch_count() == before
+
+
+def test_runs_may_not_come_closer_than_the_minimum_interval(ctx, app, client):
+    before = watch_count()
+    app.config["MIN_WATCH_INTERVAL"], saved = 600, app.config["MIN_WATCH_INTERVAL"]
+    try:
+        response = client.post("/api/v1/watches", json={
+            "url": "https://example.com/", "schedule": "*/5 * * * *"})
+    finally:
+        app.config["MIN_WATCH_INTERVAL"] = saved
+    assert response.status_code == 400
+    assert "would run every 300 s; runs may not come closer than 600 s" in \
+        response.get_json()["error"]
+    assert watch_count() == before
+
+
+def test_a_slot_another_tick_took_is_not_run_again(ctx, client, pages):
+    watch = client.post("/api/v1/watches", json={
+        "url": pages.url(title="Once"), "schedule": "@hourly"}).get_json()
+    row = fresh(Watch, watch["id"])
+    slot = row.next_run_at = utcnow() - timedelta(hours=3)  # three slots missed
+    db.session.add(WatchRun(watch=row, slot=slot))  # ... and another beat took the first
+    db.session.commit()
+    assert [b.watch_id for b in start_due_runs(utcnow())] == []
+    row = fresh(Watch, watch["id"])
+    assert row.next_run_at > utcnow() and len(row.runs) == 1  # moved on, nothing doubled
+    client.delete(f"/api/v1/watches/{watch['id']}")
+
+
+def test_beat_runs_a_due_watch_once_and_scores_each_capture(ctx, app, client, worker, beat,
+                                                             pages):
+    url = pages.set_page("watched", PAGE.format(width=100))
+    watch = client.post("/api/v1/watches", json={
+        "url": url, "schedule": "@hourly", "threshold": 0.01}).get_json()
+    row = fresh(Watch, watch["id"])
+    row.next_run_at = utcnow() - timedelta(hours=5)  # missed while everything was down
+    db.session.commit()
+
+    first = wait_for(lambda: fresh(Watch, watch["id"]).runs, timeout=30,
+                     message="beat to start the due run")
+    wait_finished(first[0].bundle_id, timeout=60)
+    assert len(fresh(Watch, watch["id"]).runs) == 1  # five missed slots: one run
+    assert fresh(Watch, watch["id"]).next_run_at > utcnow()
+
+    def run_and_score():
+        bundle_id = client.post(f"/api/v1/watches/{watch['id']}/run").get_json()["bundle_id"]
+        wait_finished(bundle_id, timeout=60)
+        return wait_for(lambda: client.get(f"/api/v1/watches/{watch['id']}").get_json()
+                        ["captures"][0], timeout=10, message="the run to show")
+
+    pages.set_page("watched", PAGE.format(width=700))  # the red box grows
+    changed = run_and_score()
+    assert changed["state"] == "done" and changed["changed"] is True
+    assert changed["change"] == pytest.approx(600 * 200 / (1280 * 800), abs=0.01)
+    diff = client.get(changed["diff_url"])
+    assert diff.status_code == 200 and diff.mimetype == "image/png"
+
+    same = run_and_score()
+    assert (same["change"], same["changed"], same["diff_url"]) == (0.0, False, None)
+    captures = client.get(f"/api/v1/watches/{watch['id']}").get_json()["captures"]
+    assert [c["change"] for c in captures] == [0.0, changed["change"], None]
+    client.delete(f"/api/v1/watches/{watch['id']}")
