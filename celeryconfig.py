@@ -27,6 +27,7 @@ task_routes = {
     "shots.process": {"queue": "images", "routing_key": "images"},
     "bundles.*": {"queue": "default", "routing_key": "default"},
     "watches.*": {"queue": "default", "routing_key": "default"},
+    "webhooks.*": {"queue": "default", "routing_key": "default"},
 }
 
 # A capture is acknowledged only once it has finished, so a lost worker's capture is redelivered;

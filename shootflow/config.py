@@ -157,9 +157,19 @@ class Config:
         self.CAPTURE_ATTEMPTS = _int("SHOOTFLOW_CAPTURE_ATTEMPTS", 3)
         if self.CAPTURE_ATTEMPTS < 1:
             raise RuntimeError("SHOOTFLOW_CAPTURE_ATTEMPTS must be 1 or more")
+        # Webhooks: where their addresses point (shootflow's own, as callers reach it), and
+        # how often a delivery is tried (after 10 s, 20 s, 40 s… by default).
+        self.PUBLIC_URL = env("SHOOTFLOW_PUBLIC_URL", "http://%s:%d" % (
+            env("SHOOTFLOW_HOST", "127.0.0.1"), _int("PORT", 5000)))
+        self.WEBHOOK_ATTEMPTS = _int("SHOOTFLOW_WEBHOOK_ATTEMPTS", 5)
+        self.WEBHOOK_BACKOFF = _int("SHOOTFLOW_WEBHOOK_BACKOFF", 10)
         # Watches: how often beat looks for due runs, and how close a schedule's runs may be.
         self.WATCH_TICK = _int("SHOOTFLOW_WATCH_TICK", 15)
         self.MIN_WATCH_INTERVAL = _int("SHOOTFLOW_MIN_WATCH_INTERVAL", 60)
+        # How many of each watch's captures are kept; older ones are deleted with their files.
+        self.WATCH_KEEP = _int("SHOOTFLOW_WATCH_KEEP", 100)
+        if self.WATCH_KEEP < 2:
+            raise RuntimeError("SHOOTFLOW_WATCH_KEEP must be 2 or more (a change needs two)")
         # How many `POST /api/v1/shots?wait=` requests one web process holds open at once;
         # the Procfile gives each 4 threads, so the pages always keep two.
         self.WAITING_REQUESTS = _int("SHOOTFLOW_WAITING_REQUESTS", 2)

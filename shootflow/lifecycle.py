@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from sqlalchemy import exists, func, select, update
 
+from . import webhooks
 from .capture.options import CaptureOptions, Viewport
 from .extensions import db
 from .images import image_size, is_blank, make_thumbnail
@@ -200,12 +201,14 @@ def settle(bundle_id):
                                                Shot.state.in_(OPEN_SHOT_STATES)))):
         return False
     bundle = db.session.get(Bundle, bundle_id)
-    state = bundle.progress().final_state(cancelled=bundle.cancelled_at is not None)
+    progress = bundle.progress()
+    state = progress.final_state(cancelled=bundle.cancelled_at is not None)
     ended = db.session.execute(
         update(Bundle).where(Bundle.id == bundle_id, Bundle.state.in_(OPEN_BUNDLE_STATES))
         .values(state=state, finished_at=utcnow())).rowcount
     if ended:
         log.info("bundle %s finished %s", bundle_id, state)
+        webhooks.bundle_finished(bundle, progress)  # in the same transaction
     return bool(ended)
 
 

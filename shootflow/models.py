@@ -118,6 +118,9 @@ class Bundle(db.Model):
     options: Mapped[dict | None] = mapped_column(JSON)
     # The watch this bundle is one run of; None for a bundle a person submitted.
     watch_id: Mapped[str | None] = mapped_column(ForeignKey("watch.id"), index=True)
+    # Told when the bundle finishes (bundle.finished), signed with webhook_secret.
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
     shots: Mapped[list["Shot"]] = relationship(
         back_populates="bundle", order_by="Shot.position", cascade="all, delete-orphan")
 
@@ -240,3 +243,22 @@ class WatchRun(db.Model):
     bundle: Mapped[Bundle | None] = relationship()
 
     __table_args__ = (UniqueConstraint("watch_id", "slot", name="uq_watch_run_slot"),)
+
+
+class WebhookDelivery(db.Model):
+    """One webhook call to make, kept until it is answered 2xx or has failed every attempt:
+    written in the same transaction as what it tells, and sent from here (an outbox)."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watch_id: Mapped[str | None] = mapped_column(ForeignKey("watch.id"), index=True)
+    bundle_id: Mapped[str | None] = mapped_column(ForeignKey("bundle.id"))
+    event: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # the JSON exactly as sent and signed
+    secret: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    status: Mapped[int | None]  # the last answer's HTTP status
+    error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]

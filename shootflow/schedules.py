@@ -125,6 +125,8 @@ def parse_schedule(text, tz_name="UTC", min_interval=60, now=None):
                                 'cron expression, @hourly, @daily, @weekly or "every N '
                                 'minutes|hours|days"')
         schedule = Schedule(tidy, tz, cron=cron)
+        if min_interval <= 0:  # a stored schedule, checked when it was given
+            return schedule
         start = now or datetime.now(timezone.utc).replace(tzinfo=None)
         runs = schedule.runs(start, CHECKED_RUNS)
         shortest = min((b - a).total_seconds() for a, b in zip(runs, runs[1:]))

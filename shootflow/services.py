@@ -5,11 +5,12 @@ nothing has been written when one is raised."""
 import logging
 
 from flask import current_app
+from sqlalchemy import delete as sa_delete
 
 from . import lifecycle, watches
 from .capture.options import OptionError, read_options
 from .extensions import db
-from .models import Watch, owner_key, utcnow
+from .models import Watch, WebhookDelivery, new_secret, owner_key, utcnow
 from .schedules import ScheduleError, parse_schedule
 from .netpolicy import NetPolicy
 from .ratelimit import URLRateLimit, storage_uri
@@ -98,10 +99,10 @@ def _shots(urls, options, own):
     return shots
 
 
-def submit_bundle(lines, client, owner_id=None, options=None):
+def submit_bundle(lines, client, owner_id=None, options=None, webhook_url=None):
     """Create a bundle from URL lines (or {"url", "options"} objects) and capture options,
     and have it dispatched; answers as soon as the rows are committed and one small message
-    is sent (the captures are sent by a worker)."""
+    is sent (the captures are sent by a worker). webhook_url is told when it finishes."""
     config = current_app.config
     urls, options, own = _read_items(lines, options)
     shots = _shots(urls, options, own)
@@ -121,8 +122,11 @@ def submit_bundle(lines, client, owner_id=None, options=None):
         check_destinations(urls, NetPolicy(config["ALLOWED_NETWORKS"]))
     except URLError as exc:
         raise BadInput(str(exc)) from None
+    webhook = _one_url(webhook_url, "webhook_url") if webhook_url is not None else None
     bundle = lifecycle.create_bundle([url for url, _ in shots], owner_id, client, options,
                                      [mine for _, mine in shots])
+    if webhook:
+        bundle.webhook_url, bundle.webhook_secret = webhook, new_secret()
     db.session.commit()
     try:
         send_bundle(bundle.id)
@@ -224,35 +228,90 @@ def _one_url(text, what):
     return next(iter(urls))
 
 
-def create_watch(values, client, owner_id=None):
-    """A watch from a request's values; its first run is the schedule's next slot."""
+WATCH_FIELDS = ("url", "schedule", "timezone", "options", "threshold", "ignore",
+                "webhook_url")
+
+
+def watch_values(values, current=None):
+    """Checked column values for a watch from a request's fields: every field for a new
+    watch (current None), only those given for an edit of current."""
     if not isinstance(values, dict):
         raise BadInput('Send a JSON object such as {"url": "https://example.com", '
                        '"schedule": "every 15 minutes"}.')
-    unknown = sorted(set(values) - {"url", "schedule", "timezone", "options", "threshold",
-                                    "ignore", "webhook_url"})
+    unknown = sorted(set(values) - set(WATCH_FIELDS))
     if unknown:
         raise BadInput(f'"{unknown[0][:40]}" is not a field of a watch.')
-    url = _one_url(values.get("url"), "url")
-    try:
-        schedule = parse_schedule(values.get("schedule"), values.get("timezone", "UTC"),
-                                  current_app.config["MIN_WATCH_INTERVAL"])
-        options = read_options(values.get("options"))
-    except (ScheduleError, OptionError) as exc:
-        raise BadInput(str(exc)) from None
-    if isinstance(options.get("viewport"), list):
-        raise BadInput('Option "viewport" takes one viewport for a watch.')
-    webhook = values.get("webhook_url")
-    watch = Watch(url=url, schedule=schedule.text, timezone=schedule.tz.key,
-                  options=options or None, threshold=_threshold(values.get("threshold")),
-                  ignore=_ignore(values.get("ignore")), owner_id=owner_id, client=client,
-                  webhook_url=_one_url(webhook, "webhook_url") if webhook is not None else None)
+    given = values if current is not None else {"timezone": "UTC", **values}
+    checked = {}
+    if "url" in given or current is None:
+        checked["url"] = _one_url(given.get("url"), "url")
+    if {"schedule", "timezone"} & given.keys() or current is None:
+        try:
+            schedule = parse_schedule(given.get("schedule", current and current.schedule),
+                                      given.get("timezone", current and current.timezone),
+                                      current_app.config["MIN_WATCH_INTERVAL"])
+        except ScheduleError as exc:
+            raise BadInput(str(exc)) from None
+        checked["schedule"], checked["timezone"] = schedule.text, schedule.tz.key
+    if "options" in given:
+        try:
+            options = read_options(given["options"])
+        except OptionError as exc:
+            raise BadInput(str(exc)) from None
+        if isinstance(options.get("viewport"), list):
+            raise BadInput('Option "viewport" takes one viewport for a watch.')
+        checked["options"] = options or None
+    if "threshold" in given or current is None:
+        checked["threshold"] = _threshold(given.get("threshold"))
+    if "ignore" in given:
+        checked["ignore"] = _ignore(given["ignore"])
+    if "webhook_url" in given:
+        webhook = given["webhook_url"]
+        checked["webhook_url"] = _one_url(webhook, "webhook_url") if webhook is not None \
+            else None
+    return checked
+
+
+def create_watch(values, client, owner_id=None):
+    """A watch from a request's values; its first run is the schedule's next slot."""
+    watch = Watch(**watch_values(values), owner_id=owner_id, client=client)
     watch.created_at = utcnow()
-    watch.next_run_at = schedule.next_after(watch.created_at, anchor=watch.created_at)
+    watch.next_run_at = watches.schedule_of(watch).next_after(watch.created_at,
+                                                              anchor=watch.created_at)
     db.session.add(watch)
     db.session.commit()
-    log.info("watch %s of %s: %s", watch.id, url, schedule.describe())
+    log.info("watch %s of %s: %s", watch.id, watch.url, watches.schedule_of(watch).describe())
     return watch
+
+
+def watch_bundle(shots, values, client, owner_id=None):
+    """Watches of captured pages, one per URL: each with its shot's options unless values
+    give others. Nothing is kept if any is refused."""
+    if not isinstance(values, dict):
+        raise BadInput('Send a JSON object such as {"schedule": "every 15 minutes"}.')
+    if "url" in values:
+        raise BadInput('"url" comes from the shots here; leave it out.')
+    made, seen = [], set()
+    for shot in shots:
+        if shot.url in seen:
+            continue
+        seen.add(shot.url)
+        own = {**(shot.bundle.options or {}), **(shot.options or {})}
+        fields = {"options": own, **values, "url": shot.url}
+        watch = Watch(**watch_values(fields), owner_id=owner_id, client=client)
+        watch.created_at = utcnow()
+        watch.next_run_at = watches.schedule_of(watch).next_after(watch.created_at,
+                                                                  anchor=watch.created_at)
+        made.append(watch)
+    db.session.add_all(made)
+    db.session.commit()
+    return made
+
+
+def edit_watch(watch, values):
+    watches.edit(watch, watch_values(values, current=watch),
+                 current_app.config["MIN_WATCH_INTERVAL"])
+    db.session.commit()
 
 
 def pause_watch(watch, paused):
@@ -274,8 +333,9 @@ def run_watch_now(watch):
 
 
 def delete_watch(watch, files=False, store=None):
-    """Remove the watch and its runs (the runs' bundles stay, without their watch); with
-    files, their images too."""
+    """Remove the watch, its runs and its webhook deliveries (the runs' bundles stay,
+    without their watch); with files, their images too."""
+    db.session.execute(sa_delete(WebhookDelivery).where(WebhookDelivery.watch_id == watch.id))
     for run in watch.runs:
         if run.bundle is not None:
             run.bundle.watch_id = None

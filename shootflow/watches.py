@@ -6,7 +6,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import lifecycle
+from . import lifecycle, webhooks
 from .extensions import db
 from .images import compare
 from .models import ShotState, Watch, WatchRun, utcnow
@@ -65,7 +65,8 @@ def score_run(shot, store):
     """Score a watch's freshly processed shot against the watch's previous done capture:
     the share of pixels changed (ignore regions left out), a difference picture, and
     whether it passes the watch's threshold. Identical images (same SHA-256) cost no
-    comparison. Returns the WatchRun, or None when the shot is no watch's (not committed)."""
+    comparison; a change past the threshold is told to the watch's webhook. Returns the
+    WatchRun, or None when the shot is no watch's (not committed)."""
     run = db.session.scalar(select(WatchRun).where(WatchRun.bundle_id == shot.bundle_id))
     if run is None:
         return None
@@ -85,6 +86,8 @@ def score_run(shot, store):
     store.write(path, picture)
     run.change, run.diff_path = round(share, 6), path
     run.changed = share > run.watch.threshold
+    if run.changed:
+        webhooks.watch_changed(run, shot, previous)
     log.info("watch %s: %.2f%% changed (threshold %.2f%%)%s", run.watch_id, share * 100,
              run.watch.threshold * 100, ", a change" if run.changed else "")
     return run
@@ -93,3 +96,29 @@ def score_run(shot, store):
 def shot_of(run):
     return run.bundle.shots[0] if run.bundle and run.bundle.shots else None
 
+
+def prune(watch_id, keep, store):
+    """Keep a watch's last `keep` runs: older runs go, with their bundles, rows and files,
+    so a year of 15-minute runs does not fill the disk (not committed)."""
+    old = db.session.scalars(select(WatchRun).where(WatchRun.watch_id == watch_id)
+                             .order_by(WatchRun.slot.desc()).offset(keep)).all()
+    for run in old:
+        bundle = run.bundle
+        db.session.delete(run)
+        if bundle is not None:
+            for shot in bundle.shots:
+                store.remove_shot(shot.id)
+            db.session.delete(bundle)
+    if old:
+        log.info("watch %s: %d old runs removed (keeping %d)", watch_id, len(old), keep)
+    return len(old)
+
+
+def edit(watch, values, min_interval=None):
+    """Change a watch's schedule, time zone, options, threshold, ignore regions or webhook
+    from checked values (see services.watch_values); the next run follows the new schedule
+    from now (not committed)."""
+    for key, value in values.items():
+        setattr(watch, key, value)
+    if {"schedule", "timezone"} & values.keys():
+        watch.next_run_at = schedule_of(watch).next_after(utcnow(), anchor=utcnow())

@@ -31,6 +31,8 @@ def test_env(tmp_path_factory, redis_server):
         "SHOOTFLOW_STUCK_AFTER": "3",
         "SHOOTFLOW_WATCHDOG_INTERVAL": "1",
         "SHOOTFLOW_WATCH_TICK": "1",
+        "SHOOTFLOW_WEBHOOK_BACKOFF": "1",
+        "SHOOTFLOW_WATCH_KEEP": "3",
         # The test pages live on 127.0.0.1; every other address stays refused, and the
         # canary on 127.0.0.2 proves it.
         "SHOOTFLOW_ALLOWED_NETWORKS": "127.0.0.1/32",

@@ -58,3 +58,12 @@ def sign_in(client, username, password=None, **kwargs):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+def form_poster(client, page="/"):
+    """Post a form the way the browser does: with the CSRF token from page."""
+    def post(url, data):
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          client.get(page).get_data(as_text=True)).group(1)
+        return client.post(url, data={**data, "csrf_token": token})
+    return post

@@ -7,17 +7,12 @@ import pytest
 
 from shootflow.extensions import db
 from shootflow.models import Bundle, Shot, utcnow
-from tests.helpers import row_counts, wait_finished
+from tests.helpers import form_poster, row_counts, wait_finished
 
 
 @pytest.fixture
 def form(client):
-    """Post a form the way the browser does: with the CSRF token from the page."""
-    def post(url, data):
-        token = re.search(r'name="csrf_token" value="([^"]+)"',
-                          client.get("/").get_data(as_text=True)).group(1)
-        return client.post(url, data={**data, "csrf_token": token})
-    return post
+    return form_poster(client, "/")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -1,6 +1,7 @@
 """Watches with a real beat, worker and Chromium: runs started from the rows once per slot,
 each capture scored against the one before; and every bad value refused."""
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,57 @@ def test_beat_runs_a_due_watch_once_and_scores_each_capture(ctx, app, client, wo
     captures = client.get(f"/api/v1/watches/{watch['id']}").get_json()["captures"]
     assert [c["change"] for c in captures] == [0.0, changed["change"], None]
     client.delete(f"/api/v1/watches/{watch['id']}")
+
+
+def test_editing_a_watch_changes_its_next_run_and_refuses_bad_values(ctx, client, pages):
+    watch = client.post("/api/v1/watches", json={
+        "url": pages.url(title="Edited"), "schedule": "@daily"}).get_json()
+    edited = client.patch(f"/api/v1/watches/{watch['id']}", json={
+        "schedule": "0 9 * * 1-5", "timezone": "America/New_York", "threshold": 0.2})
+    assert edited.status_code == 200, edited.get_json()
+    body = edited.get_json()
+    assert (body["schedule"], body["timezone"], body["threshold"]) == \
+        ("0 9 * * 1-5", "America/New_York", 0.2)
+    assert body["next_run_at"][11:16] in ("13:00", "14:00")  # 09:00 in New York, in UTC
+    refused = client.patch(f"/api/v1/watches/{watch['id']}", json={"schedule": "sometimes"})
+    assert refused.status_code == 400 and "not a five-field cron" in refused.get_json()["error"]
+    assert fresh(Watch, watch["id"]).schedule == "0 9 * * 1-5"
+    client.delete(f"/api/v1/watches/{watch['id']}")
+
+
+def test_a_bundle_becomes_watches_with_its_options(ctx, client, pages):
+    body = client.post("/api/v1/bundles", json={
+        "options": {"full_page": True},
+        "urls": [pages.url(title="A"),
+                 {"url": pages.url(title="B"), "options": {"format": "jpeg"}}]}).get_json()
+    client.post(f"{body['url']}/cancel")
+    made = client.post(f"/api/v1/watches/from-bundle/{body['id']}",
+                       json={"schedule": "@hourly"})
+    assert made.status_code == 201, made.get_json()
+    watches = made.get_json()["watches"]
+    assert [w["options"] for w in watches] == [{"full_page": True},
+                                               {"full_page": True, "format": "jpeg"}]
+    assert all(len(w["secret"]) == 64 and w["schedule"] == "@hourly" for w in watches)
+    before = watch_count()
+    refused = client.post(f"/api/v1/watches/from-bundle/{body['id']}",
+                          json={"schedule": "@hourly", "threshold": -1})
+    assert refused.status_code == 400 and watch_count() == before
+    for watch in watches:
+        client.delete(f"/api/v1/watches/{watch['id']}")
+
+
+def test_only_the_last_captures_are_kept(ctx, app, client, worker, pages):
+    """SHOOTFLOW_WATCH_KEEP is 3 for the tests: a fourth run removes the first, files too."""
+    watch = client.post("/api/v1/watches", json={
+        "url": pages.url(title="Kept"), "schedule": "@daily"}).get_json()
+    shots = []  # (id, image file) of each run's shot
+    for _ in range(4):
+        bundle_id = client.post(f"/api/v1/watches/{watch['id']}/run").get_json()["bundle_id"]
+        shot = wait_finished(bundle_id, timeout=60).shots[0]
+        shots.append((shot.id, Path(app.config["MEDIA_DIR"], shot.image_path)))
+    wait_for(lambda: not shots[0][1].exists(), timeout=15, message="the oldest files to go")
+    kept = client.get(f"/api/v1/watches/{watch['id']}").get_json()["captures"]
+    assert [c["shot_id"] for c in kept] == [shot_id for shot_id, _ in reversed(shots[1:])]
+    assert shots[1][1].exists()
+    client.delete(f"/api/v1/watches/{watch['id']}?files=1")
+    assert not shots[3][1].exists()

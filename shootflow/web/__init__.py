@@ -8,6 +8,7 @@ def register_web(app):
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
     from .security import register_security
+    from .watch_pages import bp as watch_pages_bp
     from .watches import bp as watches_bp
 
     register_access(app)
@@ -16,4 +17,5 @@ def register_web(app):
     app.register_blueprint(media_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(watches_bp)
+    app.register_blueprint(watch_pages_bp)
     register_security(app, api_bp, watches_bp)

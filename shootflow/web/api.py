@@ -91,9 +91,13 @@ def create():
     if not isinstance(urls, list):
         return error('"urls" must be a list of URL strings (or {"url", "options"} objects).',
                      400)
-    bundle = submit_bundle(urls, request.remote_addr, owner_id(), payload.get("options"))
+    bundle = submit_bundle(urls, request.remote_addr, owner_id(), payload.get("options"),
+                           payload.get("webhook_url"))
     location = url_for("api.show", bundle_id=bundle.id)
-    return jsonify({"id": bundle.id, "url": location}), 202, {"Location": location}
+    body = {"id": bundle.id, "url": location}
+    if bundle.webhook_secret:  # shown once: the key of the webhook's signature
+        body["webhook_secret"] = bundle.webhook_secret
+    return jsonify(body), 202, {"Location": location}
 
 
 @bp.get("/bundles/<bundle_id>")

@@ -2,9 +2,10 @@
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from ..extensions import db
-from ..models import Watch, WatchRun
-from ..services import (BadInput, ServiceError, create_watch, delete_watch, pause_watch,
-                        run_watch_now)
+from ..models import Watch, WatchRun, WebhookDelivery
+from ..models import Bundle, Shot
+from ..services import (BadInput, ServiceError, create_watch, delete_watch, edit_watch,
+                        pause_watch, run_watch_now, watch_bundle)
 from ..storage import MediaStore
 from ..watches import schedule_of, shot_of
 from .access import owned, owner_id, visible
@@ -14,6 +15,7 @@ from .media import image_url
 bp = Blueprint("watches", __name__, url_prefix="/api/v1/watches")
 PAGE_SIZE = 50
 CAPTURES_SHOWN = 100
+DELIVERIES_SHOWN = 20
 
 
 @bp.errorhandler(ServiceError)
@@ -36,6 +38,14 @@ def capture_json(run):
     }
 
 
+def delivery_json(delivery):
+    return {"event": delivery.event, "state": delivery.state, "attempts": delivery.attempts,
+            "status": delivery.status, "error": delivery.error,
+            "created_at": delivery.created_at.isoformat() + "Z",
+            "delivered_at": (delivery.delivered_at.isoformat() + "Z"
+                             if delivery.delivered_at else None)}
+
+
 def watch_json(watch, secret=False, captures=True):
     body = {
         "id": watch.id, "url": watch.url, "schedule": watch.schedule,
@@ -50,6 +60,10 @@ def watch_json(watch, secret=False, captures=True):
     if secret:
         body["secret"] = watch.secret
     if captures:
+        deliveries = db.session.scalars(
+            db.select(WebhookDelivery).where(WebhookDelivery.watch_id == watch.id)
+            .order_by(WebhookDelivery.created_at.desc()).limit(DELIVERIES_SHOWN)).all()
+        body["deliveries"] = [delivery_json(d) for d in deliveries]
         runs = db.session.scalars(db.select(WatchRun).where(WatchRun.watch_id == watch.id)
                                   .order_by(WatchRun.slot.desc()).limit(CAPTURES_SHOWN)).all()
         body["captures"] = [capture_json(run) for run in runs]
@@ -89,6 +103,35 @@ def index():
 @bp.get("/<watch_id>")
 def show(watch_id):
     return jsonify(watch_json(_watch_or_404(watch_id)))
+
+
+@bp.patch("/<watch_id>")
+def patch(watch_id):
+    watch = _watch_or_404(watch_id)
+    edit_watch(watch, request.get_json(silent=True))
+    return jsonify(watch_json(watch))
+
+
+@bp.post("/from-bundle/<bundle_id>")
+def from_bundle(bundle_id):
+    """Watch every page of a bundle, each with the options it was captured with."""
+    bundle = visible(Bundle, bundle_id)
+    if bundle is None:
+        raise NotFound(f"No bundle with id {bundle_id}.")
+    made = watch_bundle(bundle.shots, request.get_json(silent=True), request.remote_addr,
+                        owner_id())
+    return jsonify({"watches": [watch_json(w, secret=True, captures=False) for w in made]}), 201
+
+
+@bp.post("/from-shot/<shot_id>")
+def from_shot(shot_id):
+    """Watch a captured page, with the options it was captured with."""
+    shot = visible(Shot, shot_id)
+    if shot is None:
+        raise NotFound(f"No shot with id {shot_id}.")
+    made = watch_bundle([shot], request.get_json(silent=True), request.remote_addr,
+                        owner_id())
+    return jsonify(watch_json(made[0], secret=True)), 201
 
 
 @bp.post("/<watch_id>/pause")

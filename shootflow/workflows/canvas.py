@@ -41,16 +41,21 @@ def in_lane(lane):
     return by_position & ~scheduled
 
 
-def bundle_signature(bundle_id, shots, task_ids):
-    """chord(group(capture | process for each shot), finalize_bundle), with an errback.
-    task_ids[shot.id] is the id each capture message carries."""
-    header = group(
+def shot_chains(shots, task_ids):
+    """group(capture | process for each shot); task_ids[shot.id] is the id each capture
+    message carries."""
+    return group(
         chain(capture.si(shot.id).set(task_id=task_ids[shot.id], argsrepr=describe(shot),
                                       queue=capture_lane(shot)),
               process.s().set(argsrepr=describe(shot)))
         for shot in shots)
+
+
+def bundle_signature(bundle_id, shots, task_ids):
+    """chord(group(capture | process for each shot), finalize_bundle), with an errback."""
     body = finalize_bundle.si(bundle_id).set(argsrepr=f"bundle={bundle_id}")
-    return chord(header, body.on_error(chord_failed.s(bundle_id=bundle_id)))
+    return chord(shot_chains(shots, task_ids),
+                 body.on_error(chord_failed.s(bundle_id=bundle_id)))
 
 
 def revoke(task_ids):

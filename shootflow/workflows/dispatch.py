@@ -6,6 +6,7 @@ a chord's counter) the watchdog finds from the rows and sends again. Sending twi
 the first message to reach a queued shot takes it (lifecycle.claim_shot) and any other finds
 it taken."""
 import logging
+import time
 import uuid
 from collections import defaultdict
 from datetime import timedelta
@@ -15,16 +16,21 @@ from flask import current_app as flask_app
 from kombu.exceptions import ChannelError
 from sqlalchemy import bindparam, func, select, update
 
-from .. import lifecycle, watches
+from .. import lifecycle, watches, webhooks
 from ..extensions import db
-from ..models import Bundle, Shot, ShotState, utcnow
-from .canvas import LANES, bundle_signature, in_lane
-from .tasks import BROKER_ERRORS, load, process
+from ..models import Bundle, Shot, ShotState, WebhookDelivery, utcnow
+from ..netpolicy import NetPolicy
+from .canvas import LANES, bundle_signature, in_lane, shot_chains
+from .tasks import BROKER_ERRORS, BadTaskArguments, load, process
 
 log = logging.getLogger(__name__)
 # Messages sent by different processes may reach a queue up to this much out of the order
 # of their dispatch times; only a shot overtaken by more than this is taken as lost.
 ORDER_SLACK = timedelta(seconds=2)
+# A tick starts due watch runs in batches of this many, for at most this long (what is left
+# waits for the next tick).
+TICK_BATCH = 200
+TICK_BUDGET_SECONDS = 30
 # A submit sends its dispatch message right after committing; the watchdog leaves unsent
 # shots this long to it before sending them itself.
 UNSENT_GRACE = timedelta(seconds=5)
@@ -36,28 +42,41 @@ _NOTE_SENT = (update(_table)
               .values(task_id=bindparam("task"), dispatched_at=bindparam("at")))
 
 
+def _note_sent(task_ids):
+    """Note the shots as sent, under their messages' ids. Sent first, noted after: a crash
+    in between leaves shots that look unsent, which are sent again (harmless), never shots
+    that look sent but are not."""
+    now = utcnow()
+    db.session.execute(_NOTE_SENT, [{"shot": shot_id, "task": task_id, "at": now}
+                                    for shot_id, task_id in task_ids.items()])
+    db.session.commit()
+
+
 def send_bundle(bundle_id):
     """Ask a worker to dispatch the bundle's queued shots: one small message, so a request
     that submits a thousand URLs is not held while a thousand are sent."""
     dispatch_bundle.apply_async((bundle_id,), argsrepr=f"bundle={bundle_id}")
 
 
-def dispatch(shots):
-    """Send these queued shots' captures, one chord per bundle, and note when; commits.
-    A shot taken by a capture meanwhile keeps the id of the message that took it."""
-    by_bundle = defaultdict(list)
-    for shot in shots:
-        by_bundle[shot.bundle_id].append(shot)
-    for bundle_id, members in by_bundle.items():
-        task_ids = {shot.id: str(uuid.uuid4()) for shot in members}
-        bundle_signature(bundle_id, members, task_ids).apply_async()
-        # Sent first, noted after: a crash in between leaves shots that look unsent, which
-        # are sent again (harmless), never shots that look sent but are not.
-        now = utcnow()
-        db.session.execute(_NOTE_SENT, [{"shot": shot_id, "task": task_id, "at": now}
-                                        for shot_id, task_id in task_ids.items()])
-        db.session.commit()
-        log.info("bundle %s: sent %d captures", bundle_id, len(members))
+def dispatch(shots, chords=True):
+    """Send these queued shots' captures, one chord per bundle (chords=False: each its own
+    capture | process chain, for one-shot bundles whose shot ends them anyway), and note
+    when; commits. A shot taken by a capture meanwhile keeps the id of the message that
+    took it."""
+    if not chords:  # every shot its own chain: sent together, noted together
+        task_ids = {shot.id: str(uuid.uuid4()) for shot in shots}
+        shot_chains(shots, task_ids).apply_async()
+        _note_sent(task_ids)
+        log.info("sent %d captures", len(shots))
+    else:
+        by_bundle = defaultdict(list)
+        for shot in shots:
+            by_bundle[shot.bundle_id].append(shot)
+        for bundle_id, members in by_bundle.items():
+            task_ids = {shot.id: str(uuid.uuid4()) for shot in members}
+            bundle_signature(bundle_id, members, task_ids).apply_async()
+            _note_sent(task_ids)
+            log.info("bundle %s: sent %d captures", bundle_id, len(members))
     db.session.expire_all()
 
 
@@ -137,10 +156,37 @@ def watchdog():
 
 @shared_task(name="watches.tick")
 def tick():
-    """Beat-driven: start the runs of every watch that is due, and send their captures."""
-    started = watches.start_due_runs(utcnow())
-    shots = [shot for bundle in started for shot in bundle.shots]
-    if shots:
-        dispatch(shots)
-        log.info("started %d watch runs", len(started))
-    return len(started)
+    """Beat-driven: start the runs of every watch that is due and send their captures; send
+    the webhook deliveries that are due."""
+    total = 0
+    deadline = time.monotonic() + TICK_BUDGET_SECONDS
+    while time.monotonic() < deadline:
+        # In batches, each committed and sent before the next: the database is held for
+        # one batch at a time, however many watches are due this minute.
+        started = watches.start_due_runs(utcnow(), limit=TICK_BATCH)
+        if started:  # one shot each: no chord needed to end them
+            dispatch([shot for bundle in started for shot in bundle.shots], chords=False)
+            total += len(started)
+        if len(started) < TICK_BATCH:
+            break
+    if total:
+        log.info("started %d watch runs", total)
+    for delivery_id in webhooks.take_due(utcnow()):
+        deliver_webhook.apply_async((delivery_id,))
+    return total
+
+
+@shared_task(name="webhooks.deliver")
+def deliver_webhook(delivery_id):
+    """One attempt at a webhook delivery (the tick sends it again if this message is lost)."""
+    if not isinstance(delivery_id, int) or isinstance(delivery_id, bool):
+        raise BadTaskArguments(f"delivery id must be a whole number, got {delivery_id!r}")
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.state != "pending":
+        return None
+    config = flask_app.config
+    webhooks.deliver(delivery, NetPolicy(config["ALLOWED_NETWORKS"]),
+                     config["WEBHOOK_ATTEMPTS"], config["WEBHOOK_BACKOFF"],
+                     config["PUBLIC_URL"])
+    db.session.commit()
+    return delivery.state

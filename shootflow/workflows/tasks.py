@@ -159,6 +159,7 @@ def process(shot_id):
         lifecycle.record_thumbnail(shot, store)
         if shot.bundle.watch_id is not None:
             watches.score_run(shot, store)
+            watches.prune(shot.bundle.watch_id, current_app.config["WATCH_KEEP"], store)
     except (OSError, ImageTooLarge) as exc:
         _fail(shot, f"the screenshot could not be processed ({exc})")
     _finish(shot)
