@@ -735,6 +735,46 @@ def run_fairness(stack, report, big, runs, idle):
     return {"idle": idle, "busy": busy, "big": big}
 
 
+def run_scheduled(stack, report, watches, runs, idle):
+    """One-URL bundles submitted while many watches' runs wait on the scheduled lane, against
+    idle: the watches are made through the API and made due at once in their rows, so that
+    beat's next tick starts them all, as when hundreds share a minute."""
+    json_headers = {"Content-Type": "application/json"}
+    stack.start_procfile("beat")  # stopped with the rest of the stack
+    made = []
+    for url in corpus.page_urls(stack.pages, watches, variant_base=740):
+        status, body, _ = http_request(stack.web_port, "POST", "/api/v1/watches",
+                                       json.dumps({"url": url, "schedule": "@daily"}),
+                                       json_headers)
+        if status != 201:
+            raise RuntimeError(f"POST /api/v1/watches answered {status}: {body[:300]!r}")
+        made.append(json.loads(body)["id"])
+    marks = ",".join("?" * len(made))
+    stack.db.execute(f"UPDATE watch SET next_run_at = datetime('now', '-1 minute') "
+                     f"WHERE id IN ({marks})", made)
+    stack.db.commit()
+    open_runs = ("SELECT count(*) FROM bundle WHERE watch_id IN ({}) AND state IN "
+                 "('queued', 'running')").format(marks)
+    started = lambda: stack.db.execute(  # noqa: E731
+        "SELECT count(*) FROM watch_run WHERE watch_id IN ({})".format(marks), made
+    ).fetchone()[0]
+    wait_for(lambda: started() == len(made), 120, 0.5, "beat's tick to start every run")
+    busy = []
+    for url in corpus.page_urls(stack.pages, runs, variant_base=760):
+        waiting = stack.db.execute(open_runs, made).fetchone()[0]
+        stack.db.commit()
+        busy.append({**one_url_latency(stack, url, timeout=600), "waiting": waiting})
+        time.sleep(0.3)
+    for watch_id in made:
+        http_request(stack.web_port, "DELETE", f"/api/v1/watches/{watch_id}")
+    rows = stack.db.execute("SELECT id FROM bundle WHERE state IN ('queued', 'running')")
+    for (bundle_id,) in rows.fetchall():
+        http_request(stack.web_port, "POST", f"/api/v1/bundles/{bundle_id}/cancel", "{}",
+                     json_headers)
+    stack.db.commit()
+    return {"idle": idle, "busy": busy, "watches": watches}
+
+
 # ---------------------------------------------------------------- submitting a big bundle
 
 SUBMIT_URLS = 1000
@@ -1042,8 +1082,8 @@ def main(argv=None):
     return status
 
 
-SECTIONS = ("throughput", "latency", "fairness", "scale", "overhead", "anatomy", "profile",
-            "submit")
+SECTIONS = ("throughput", "latency", "fairness", "scheduled", "scale", "overhead", "anatomy",
+            "profile", "submit")
 NAMES = {"stack": "shootflow, whole stack (API → chord → capture → thumbnail → rows)",
          "bare": "(a) bare loop, one reused driver per process",
          "bare-noguard": "(a) bare loop with the egress guard (proxy) off",
@@ -1144,6 +1184,22 @@ def sections(args, report, procs, stack):
                  "the capture worker takes from the two in turn, the interactive worker "
                  "only from capture. Target: within 2x idle.")
         results["fairness"] = fair
+
+    # 2c. the scheduled lane: a one-URL bundle while hundreds of watch runs wait
+    if "scheduled" in want:
+        idle = lat or run_latency(stack, report, 10, variant_base=600)
+        sched = run_scheduled(stack, report, 300, 5, idle)
+        idle_p50 = pct([x["total"] for x in idle], 50)
+        report.table(
+            f"A one-URL bundle while {sched['watches']} watch runs are queued (ms)",
+            ["run", "watch runs still open", "submit → thumbnail", "submit → capture starts",
+             "÷ idle p50"],
+            [[i + 1, x["waiting"], x["total"], x["to_start"], x["total"] / idle_p50]
+             for i, x in enumerate(sched["busy"])],
+            note=f"Idle p50 {idle_p50:.0f} ms. Watch runs go to capture.scheduled, which the "
+                 "capture worker takes in turn with the others and the interactive worker "
+                 "never does.")
+        results["scheduled"] = sched
 
     # 3. scale
     if "scale" in want:

@@ -14,7 +14,7 @@ from .capture.options import CaptureOptions, Viewport
 from .extensions import db
 from .images import image_size, is_blank, make_thumbnail
 from .models import (OPEN_BUNDLE_STATES, OPEN_SHOT_STATES, Bundle, BundleState, Shot,
-                     ShotState, utcnow)
+                     ShotState, Watch, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,11 @@ def options_for(shot, config):
         options = replace(options, timeout=config["PAGE_LOAD_TIMEOUT"])
     if (shot.facts or {}).get("blank_retry"):  # see blank_capture
         options = replace(options, delay=options.delay + BLANK_RETRY_DELAY)
+    if shot.bundle.watch_id is not None:  # a watch's run: where its ignored elements are
+        watch = db.session.get(Watch, shot.bundle.watch_id)
+        selectors = tuple(item for item in (watch.ignore or []) if isinstance(item, str))
+        if selectors:
+            options = replace(options, measure=selectors)
     return options
 
 
@@ -166,6 +171,7 @@ def record_capture(shot, result, store):
     else:
         shot.width, shot.height = image_size(result.image)
     shot.facts = {**(shot.facts or {}),  # what earlier attempts noted stays
+                  "boxes": [list(box) for box in result.boxes],
                   "redirects": list(result.redirects),
                   "response_headers": dict(result.response_headers),
                   "console_errors": list(result.console_errors),

@@ -202,16 +202,23 @@ def _ignore(value):
     if value is None:
         return None
     if not isinstance(value, list) or len(value) > 50:
-        raise BadInput('"ignore" must be a list of at most 50 rectangles such as '
-                       '{"x": 0, "y": 0, "width": 1280, "height": 80}.')
+        raise BadInput('"ignore" must be a list of at most 50 CSS selectors or rectangles '
+                       'such as {"x": 0, "y": 0, "width": 1280, "height": 80}.')
     boxes = []
     for number, box in enumerate(value, start=1):
+        if isinstance(box, str):
+            if not box.strip() or len(box) > 1000:
+                raise BadInput(f'"ignore" item {number} must be a CSS selector of 1 to 1,000 '
+                               "characters, or a rectangle.")
+            boxes.append(box.strip())
+            continue
         keys = ("x", "y", "width", "height")
         if not isinstance(box, dict) or set(box) != set(keys) or not all(
                 isinstance(box[k], int) and not isinstance(box[k], bool) and 0 <= box[k] <= 65536
                 for k in keys) or not box["width"] or not box["height"]:
-            raise BadInput(f'"ignore" item {number} must be a rectangle {{"x", "y", "width", '
-                           '"height"}} of whole pixels (width and height above 0).')
+            raise BadInput(f'"ignore" item {number} must be a CSS selector or a rectangle '
+                           '{"x", "y", "width", "height"} of whole pixels (width and height '
+                           "above 0).")
         boxes.append({k: box[k] for k in keys})
     return boxes
 

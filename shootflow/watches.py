@@ -61,6 +61,16 @@ def _done_shot(run):
     return shot if shot is not None and shot.state == ShotState.DONE else None
 
 
+def ignored_boxes(watch, *shots):
+    """What a comparison of shots leaves out: the watch's rectangles, and the boxes its
+    ignored elements had in each of the captures."""
+    boxes = [box for box in (watch.ignore or []) if isinstance(box, dict)]
+    for shot in shots:
+        boxes += [dict(zip(("x", "y", "width", "height"), box))
+                  for box in (shot.facts or {}).get("boxes", [])]
+    return boxes
+
+
 def score_run(shot, store):
     """Score a watch's freshly processed shot against the watch's previous done capture:
     the share of pixels changed (ignore regions left out), a difference picture, and
@@ -79,7 +89,7 @@ def score_run(shot, store):
     if previous.sha256 == shot.sha256:
         run.change, run.changed = 0.0, False
         return run
-    ignore = [box for box in (run.watch.ignore or []) if isinstance(box, dict)]
+    ignore = ignored_boxes(run.watch, previous, shot)
     share, picture = compare(store.read(previous.image_path), store.read(shot.image_path),
                              ignore, previous.format or "png", shot.format or "png")
     path = store.shot_path(shot.id, "diff.png")

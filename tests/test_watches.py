@@ -51,7 +51,7 @@ def test_a_watch_is_made_with_its_schedule_in_words(ctx, client, pages):
     ({"url": "https://example.com/", "schedule": "@daily", "threshold": 2},
      '"threshold" must be the share of pixels'),
     ({"url": "https://example.com/", "schedule": "@daily", "ignore": [{"x": 1}]},
-     '"ignore" item 1 must be a rectangle'),
+     '"ignore" item 1 must be a CSS selector or a rectangle'),
     ({"url": "http://10.0.0.1/", "schedule": "@daily"}, '"url":'),
     ({"url": "https://example.com/", "schedule": "@daily",
       "webhook_url": "http://169.254.169.254/hook"}, '"webhook_url":'),
@@ -182,3 +182,27 @@ def test_only_the_last_captures_are_kept(ctx, app, client, worker, pages):
     assert shots[1][1].exists()
     client.delete(f"/api/v1/watches/{watch['id']}?files=1")
     assert not shots[3][1].exists()
+
+
+CLOCK = """<!doctype html><html><head><title>clock</title><style>body{{margin:0;
+background:#ffffff}} #clock{{position:absolute;left:100px;top:100px;width:400px;height:200px;
+background:{color}}}</style></head><body><div id="clock"></div></body></html>"""
+
+
+@pytest.mark.parametrize("ignore, changed", [(["#clock"], False), ([], True)])
+def test_ignored_elements_are_left_out_of_the_comparison(ctx, client, worker, pages, ignore,
+                                                         changed):
+    page = f"clock-{len(ignore)}"
+    url = pages.set_page(page, CLOCK.format(color="#ff0000"))
+    watch = client.post("/api/v1/watches", json={
+        "url": url, "schedule": "@daily", "ignore": ignore}).get_json()
+    for color in ("#ff0000", "#0000ff"):  # the element changes between the two runs
+        pages.set_page(page, CLOCK.format(color=color))
+        bundle_id = client.post(f"/api/v1/watches/{watch['id']}/run").get_json()["bundle_id"]
+        wait_finished(bundle_id, timeout=60)
+    latest = wait_for(lambda: (c := client.get(f"/api/v1/watches/{watch['id']}").get_json()
+                               ["captures"][0])["change"] is not None and c, timeout=15,
+                      message="the second capture scored")
+    assert latest["changed"] is changed
+    assert (latest["change"] == 0.0) is (not changed)
+    client.delete(f"/api/v1/watches/{watch['id']}")

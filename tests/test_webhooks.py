@@ -117,6 +117,8 @@ def test_a_watch_that_changes_tells_its_webhook(ctx, client, worker, beat, pages
                                    .get_json())["deliveries"][0]["state"] == "delivered" and w,
                           timeout=15, message="the delivery listed")["deliveries"]
     assert len(deliveries) == 1 and deliveries[0]["event"] == "watch.changed"
+    page = client.get(f"/watches/{watch['id']}").get_data(as_text=True)
+    assert "watch.changed · delivered after 1 try · HTTP 200" in page
     client.delete(f"/api/v1/watches/{watch['id']}")
 
 

@@ -106,6 +106,8 @@ class CaptureResult:
     console_errors: tuple = ()
     timings: dict | None = None  # ms: navigation, ready, capture, encode
     options: dict | None = None  # every option the capture used
+    boxes: tuple = ()            # [x, y, width, height] in the image's pixels, of the
+                                 # elements matching options.measure
 
 
 class Browser:
@@ -219,6 +221,7 @@ class Browser:
                 final_url = driver.current_url  # an error page's own address says less
                 raise PageError(f"the page ended on a non-web address ({final_url[:80]})")
             self._get_ready(options, messages, deadline, timeout)
+            boxes = readiness.measure(driver, options.measure) if options.measure else ()
             ready = time.monotonic()
             picture = screenshot.take(driver, options, deadline)
             if (options.wait_until != "load" or options.wait_for or options.delay
@@ -245,7 +248,8 @@ class Browser:
             picture.data, title, final_url, document.status, elapsed, format=options.format,
             width=picture.width, height=picture.height, truncated=picture.truncated,
             redirects=document.redirects, response_headers=document.headers,
-            console_errors=tuple(errors or ()), timings=timings, options=options.to_json())
+            console_errors=tuple(errors or ()), timings=timings, options=options.to_json(),
+            boxes=boxes)
 
     def _get_ready(self, options, messages, deadline, timeout):
         """Wait as the options say, then change the page as they say, before the picture."""

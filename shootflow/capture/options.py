@@ -241,6 +241,9 @@ class CaptureOptions:
     headers: tuple = ()   # (name, value) pairs
     cookies: tuple = ()   # dicts, as read_options returns them
     javascript: str | None = None
+    # Not an option a request sets: CSS selectors whose elements' boxes the capture reports
+    # (a watch's ignore regions).
+    measure: tuple = ()
 
     @classmethod
     def merged(cls, *layers, default_viewport=None):
@@ -274,7 +277,7 @@ class CaptureOptions:
 
     def to_json(self):
         """Every option as used, for the shot's record."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "measure"}
         values["viewport"] = self.viewport.text
         values["scale"] = self.device_scale
         values["mobile"] = self.viewport.mobile

@@ -112,3 +112,26 @@ def hide(driver, selectors, stylesheet=""):
         invalid = driver.execute_script(ADD_STYLE, css, list(selectors))
         if invalid is not None:
             raise PageError(f"hide has an invalid CSS selector ({invalid[:80]})")
+
+
+# The boxes of every element matching each selector, in the picture's pixels (document
+# coordinates times the device pixel ratio); an invalid selector measures nothing.
+MEASURE = """
+const boxes = [], ratio = window.devicePixelRatio;
+for (const selector of arguments[0]) {
+  let found = [];
+  try { found = document.querySelectorAll(selector); } catch (e) { continue; }
+  for (const element of found) {
+    const box = element.getBoundingClientRect();
+    if (box.width > 0 && box.height > 0)
+      boxes.push([box.left + window.scrollX, box.top + window.scrollY, box.width, box.height]
+                 .map((v) => Math.round(v * ratio)));
+  }
+}
+return boxes;
+"""
+
+
+def measure(driver, selectors):
+    """Where the elements matching selectors are, as [x, y, width, height] in pixels."""
+    return tuple(tuple(box) for box in driver.execute_script(MEASURE, list(selectors)))

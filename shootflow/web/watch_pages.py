@@ -5,15 +5,16 @@ from flask import (Blueprint, Response, abort, current_app, flash, redirect, ren
 
 from ..extensions import db
 from ..images import compare
-from ..models import Shot, Watch, WatchRun
+from ..models import Shot, Watch, WatchRun, WebhookDelivery
 from ..services import (ServiceError, create_watch, delete_watch, pause_watch, run_watch_now,
                         watch_bundle)
 from ..storage import MediaStore
-from ..watches import schedule_of, shot_of
+from ..watches import ignored_boxes, schedule_of, shot_of
 from .access import owned, owner_id, visible, visible_or_404
 
 bp = Blueprint("watch_pages", __name__, url_prefix="/watches")
 TIMELINE_SIZE = 100
+DELIVERIES_SHOWN = 20
 COMPARE_MODES = ("side", "overlay", "diff")
 
 
@@ -70,7 +71,10 @@ def from_shot(shot_id):
 def show(watch_id):
     watch = visible_or_404(Watch, watch_id)
     template = "_timeline.html" if request.headers.get("HX-Request") else "watch.html"
-    return render_template(template, watch=watch, rows=_rows(watch),
+    deliveries = db.session.scalars(
+        db.select(WebhookDelivery).where(WebhookDelivery.watch_id == watch.id)
+        .order_by(WebhookDelivery.created_at.desc()).limit(DELIVERIES_SHOWN)).all()
+    return render_template(template, watch=watch, rows=_rows(watch), deliveries=deliveries,
                            words=schedule_of(watch).describe())
 
 
@@ -133,6 +137,5 @@ def compare_picture(watch_id):
     a, b = _pair(watch)
     store = MediaStore(current_app.config["MEDIA_DIR"])
     _, picture = compare(store.read(a.image_path), store.read(b.image_path),
-                         [box for box in (watch.ignore or []) if isinstance(box, dict)],
-                         a.format or "png", b.format or "png")
+                         ignored_boxes(watch, a, b), a.format or "png", b.format or "png")
     return Response(picture, mimetype="image/png")
