@@ -15,6 +15,7 @@ from .extensions import db
 from .images import image_size, is_blank, make_thumbnail
 from .models import (OPEN_BUNDLE_STATES, OPEN_SHOT_STATES, Bundle, BundleState, Shot,
                      ShotState, Watch, utcnow)
+from .storage import EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,6 @@ def fail_shot(shot, message, kind=None):
     shot.error_kind = kind
     shot.finished_at = utcnow()
     log.info("shot %s of bundle %s failed: %s", shot.id, shot.bundle_id, message)
-
-
-EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "pdf": "pdf"}
 
 
 def record_capture(shot, result, store):

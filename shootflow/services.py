@@ -316,8 +316,7 @@ def watch_bundle(shots, values, client, owner_id=None):
 
 
 def edit_watch(watch, values):
-    watches.edit(watch, watch_values(values, current=watch),
-                 current_app.config["MIN_WATCH_INTERVAL"])
+    watches.edit(watch, watch_values(values, current=watch))
     db.session.commit()
 
 

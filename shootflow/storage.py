@@ -5,6 +5,10 @@ import tempfile
 from pathlib import Path
 
 
+# The file extension each image format is kept and served under.
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "pdf": "pdf"}
+
+
 class MediaStore:
     """A folder of shot images; paths stored in rows are relative to its root."""
 

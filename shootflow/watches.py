@@ -124,7 +124,7 @@ def prune(watch_id, keep, store):
     return len(old)
 
 
-def edit(watch, values, min_interval=None):
+def edit(watch, values):
     """Change a watch's schedule, time zone, options, threshold, ignore regions or webhook
     from checked values (see services.watch_values); the next run follows the new schedule
     from now (not committed)."""

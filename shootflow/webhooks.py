@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from .extensions import db
 from .models import WebhookDelivery, utcnow
 from .netpolicy import resolve
+from .storage import EXTENSIONS
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Shootflow-Signature"
@@ -44,7 +45,7 @@ def watch_changed(run, shot, previous):
         "previous_shot_id": previous.id if previous else None, "change": run.change,
         "threshold": watch.threshold,
         "captured_at": shot.captured_at.isoformat() + "Z" if shot.captured_at else None,
-        "image_url": f"/shots/{shot.id}/image.{_extension(shot)}",
+        "image_url": f"/shots/{shot.id}/image.{EXTENSIONS[shot.format or 'png']}",
         "diff_url": f"/watch-runs/{run.id}/diff.png" if run.diff_path else None,
     }, watch_id=watch.id)
 
@@ -57,10 +58,6 @@ def bundle_finished(bundle, progress):
         "bundle_id": bundle.id, "state": str(bundle.state), "counts": progress.counts,
         "url": f"/api/v1/bundles/{bundle.id}",
     }, bundle_id=bundle.id)
-
-
-def _extension(shot):
-    return {"jpeg": "jpg"}.get(shot.format or "png", shot.format or "png")
 
 
 def take_due(now, limit=DUE_PER_TICK):

@@ -1,10 +1,9 @@
 """Serving shot images, looked up through their rows."""
 from flask import Blueprint, abort, current_app, send_file, url_for
 
-from ..lifecycle import EXTENSIONS
 from ..extensions import db
 from ..models import Shot, Watch, WatchRun
-from ..storage import MediaStore
+from ..storage import EXTENSIONS, MediaStore
 from .access import auth_on, visible
 
 bp = Blueprint("media", __name__)

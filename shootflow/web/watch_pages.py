@@ -11,6 +11,7 @@ from ..services import (ServiceError, create_watch, delete_watch, pause_watch, r
 from ..storage import MediaStore
 from ..watches import ignored_boxes, schedule_of, shot_of
 from .access import owned, owner_id, visible, visible_or_404
+from .media import image_url
 
 bp = Blueprint("watch_pages", __name__, url_prefix="/watches")
 TIMELINE_SIZE = 100
@@ -18,10 +19,10 @@ DELIVERIES_SHOWN = 20
 COMPARE_MODES = ("side", "overlay", "diff")
 
 
-def _rows(watch):
+def _rows(watch, limit=TIMELINE_SIZE):
     """The watch's runs, newest first, each with its shot."""
     runs = db.session.scalars(db.select(WatchRun).where(WatchRun.watch_id == watch.id)
-                              .order_by(WatchRun.slot.desc()).limit(TIMELINE_SIZE)).all()
+                              .order_by(WatchRun.slot.desc()).limit(limit)).all()
     return [(run, shot_of(run)) for run in runs]
 
 
@@ -41,7 +42,7 @@ def _form_values(form):
 def index(error=None, status=200, form=None):
     watches = db.session.scalars(owned(db.select(Watch), Watch)
                                  .order_by(Watch.created_at.desc())).all()
-    latest = {w.id: (_rows(w)[:1] or [(None, None)])[0] for w in watches}
+    latest = {w.id: (_rows(w, limit=1) or [(None, None)])[0] for w in watches}
     return render_template("watches.html", watches=watches, latest=latest,
                            schedule_of=schedule_of, error=error, form=form or {}), status
 
@@ -127,7 +128,7 @@ def compare_page(watch_id):
     if mode not in COMPARE_MODES:
         abort(404)
     return render_template("compare.html", watch=watch, a=a, b=b, mode=mode,
-                           modes=COMPARE_MODES)
+                           modes=COMPARE_MODES, image_url=image_url)
 
 
 @bp.get("/<watch_id>/compare.png")

@@ -93,7 +93,7 @@ def _waiting_in_broker(lane):
         return None
 
 
-def lost_messages(now, cutoff):
+def lost_messages(cutoff):
     """Queued shots, sent before cutoff, whose capture message is gone.
 
     Queues are first in, first out, so in a lane that moves, a shot sent before another
@@ -140,7 +140,7 @@ def watchdog():
     cutoff = now - timedelta(seconds=config["STUCK_AFTER"])
     failed = lifecycle.requeue_silent(cutoff, config["CAPTURE_ATTEMPTS"])
     db.session.commit()
-    resend = lifecycle.undispatched(before=now - UNSENT_GRACE) + lost_messages(now, cutoff)
+    resend = lifecycle.undispatched(before=now - UNSENT_GRACE) + lost_messages(cutoff)
     if resend:
         log.warning("watchdog: sending %d captures again", len(resend))
         dispatch(resend)
