@@ -25,6 +25,7 @@ task_default_routing_key = "default"
 task_routes = {
     "shots.capture": {"queue": "capture", "routing_key": "capture"},
     "shots.process": {"queue": "images", "routing_key": "images"},
+    "watches.score": {"queue": "images", "routing_key": "images"},
     "bundles.*": {"queue": "default", "routing_key": "default"},
     "watches.*": {"queue": "default", "routing_key": "default"},
     "webhooks.*": {"queue": "default", "routing_key": "default"},

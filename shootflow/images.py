@@ -72,6 +72,23 @@ def make_thumbnail(data, image_format="png", size=THUMBNAIL_SIZE):
         return out.getvalue()
 
 
+FINGERPRINT_SIDE = 256  # pixels on the short side a fingerprint is made from, at least
+
+
+def fingerprint(data, image_format="png"):
+    """A picture's perceptual fingerprint, the cheap first test of a comparison: its size, a
+    256-bit DCT hash of its grey picture (imagehash's phash; a few words of text change it)
+    and a colour hash (a change of hue the grey hash cannot see)."""
+    import imagehash  # numpy and scipy: loaded by the images lane only
+
+    with (_first_pdf_page(data) if image_format == "pdf" else _open(data)) as image:
+        # Both hashes look at a much smaller picture; shrinking by a whole factor first (a
+        # box filter) makes them a few milliseconds instead of most of a comparison's cost.
+        small = image.convert("RGB").reduce(max(1, min(image.size) // FINGERPRINT_SIDE))
+        return {"size": list(image.size), "phash": str(imagehash.phash(small, hash_size=16)),
+                "colorhash": str(imagehash.colorhash(small))}
+
+
 CHANGE_TOLERANCE = 24  # a pixel differs once a channel moves more than this (JPEG noise)
 
 

@@ -234,10 +234,15 @@ class WatchRun(db.Model):
     watch_id: Mapped[str] = mapped_column(ForeignKey("watch.id"), index=True)
     slot: Mapped[datetime]
     bundle_id: Mapped[str | None] = mapped_column(ForeignKey("bundle.id"))
-    # Share of pixels changed against the run before (None for the first, or not scored yet).
+    # Share of pixels changed against the capture before (None for the first, or not yet).
     change: Mapped[float | None]
     changed: Mapped[bool | None]
     diff_path: Mapped[str | None] = mapped_column(String(255))
+    # When this run was compared (None: not yet, e.g. waiting for an earlier run still
+    # open), and the capture it was compared with (None for the first). Not a foreign key:
+    # retention may remove that capture later.
+    scored_at: Mapped[datetime | None] = mapped_column(index=True)
+    previous_shot_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     watch: Mapped[Watch] = relationship(back_populates="runs")
     bundle: Mapped[Bundle | None] = relationship()

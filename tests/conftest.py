@@ -1,11 +1,9 @@
 """Fixtures that start the real things: redis-server, a Celery worker, Chromium, the app."""
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.servers import (ROOT, CanaryServer, CeleryWorker, LiveServer, PageServer,
+from tests.servers import (CanaryServer, CeleryBeat, CeleryWorker, LiveServer, PageServer,
                            RedisServer, free_port)
 
 
@@ -71,15 +69,11 @@ def worker(app, celery_app, test_env):
 
 @pytest.fixture
 def beat(test_env, tmp_path):
-    """`celery beat` as the Procfile runs it: it drives the watchdog (every second here)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "beat",
-         "--schedule", str(tmp_path / "schedule"), "--loglevel", "INFO"],
-        cwd=ROOT, env=dict(os.environ), stdout=open(tmp_path / "beat.log", "wb"),
-        stderr=subprocess.STDOUT)
+    """`celery beat` as the Procfile runs it: it drives the watchdog and the watches' tick
+    (every second here). Its log is tmp_path / "beat.log"."""
+    proc = CeleryBeat(dict(os.environ), tmp_path, "beat")
     yield proc
-    proc.terminate()
-    proc.wait(10)
+    proc.stop()
 
 
 @pytest.fixture

@@ -118,6 +118,25 @@ class CeleryWorker:
                 self.proc.wait(10)
 
 
+class CeleryBeat:
+    """`celery beat` as the Procfile runs it, with its own schedule file and log (`name`)."""
+
+    def __init__(self, env, workdir, name):
+        self.log = Path(workdir) / f"{name}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "beat",
+             "--schedule", str(Path(workdir) / f"{name}.schedule"), "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+
+    def ticks_sent(self, entry):
+        """How many times this beat has sent the schedule's `entry`."""
+        return self.log.read_text(errors="replace").count(f"Sending due task {entry} ")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 def _is_chromium(proc):
     """A live (not yet reaped counts as dead) Chromium or ChromeDriver process."""
     import psutil

@@ -1,15 +1,17 @@
 """Watches with a real beat, worker and Chromium: runs started from the rows once per slot,
 each capture scored against the one before; and every bad value refused."""
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from shootflow.extensions import db
 from shootflow.models import Watch, WatchRun, utcnow
 from shootflow.watches import start_due_runs
 from tests.helpers import fresh, wait_finished
-from tests.servers import wait_for
+from tests.servers import CeleryBeat, wait_for
 
 PAGE = """<!doctype html><html><head><title>watched</title><style>body{{margin:0;
 height:100vh;background:#ffffff}} #box{{position:absolute;left:0;top:0;width:{width}px;
@@ -128,6 +130,61 @@ def test_beat_runs_a_due_watch_once_and_scores_each_capture(ctx, app, client, wo
     captures = client.get(f"/api/v1/watches/{watch['id']}").get_json()["captures"]
     assert [c["change"] for c in captures] == [0.0, changed["change"], None]
     client.delete(f"/api/v1/watches/{watch['id']}")
+
+
+def test_two_runs_at_once_are_compared_in_order(ctx, client, worker, beat, pages):
+    """Run now, twice at once: the worker captures both side by side and either may finish
+    first; the later run is still compared with the earlier one, never with the first."""
+    url = pages.set_page("twice", PAGE.format(width=100))
+    watch = client.post("/api/v1/watches", json={"url": url, "schedule": "@daily"}).get_json()
+    wait_finished(client.post(f"/api/v1/watches/{watch['id']}/run").get_json()["bundle_id"])
+    pages.set_page("twice", PAGE.format(width=700))
+    bundles = [client.post(f"/api/v1/watches/{watch['id']}/run").get_json()["bundle_id"]
+               for _ in range(2)]
+    for bundle_id in bundles:
+        wait_finished(bundle_id)
+    runs = wait_for(lambda: (r := fresh(Watch, watch["id"]).runs)
+                    and all(run.scored_at for run in r) and r, timeout=30,
+                    message="every run scored")
+    latest, earlier, first = runs  # newest first
+    assert earlier.previous_shot_id == first.bundle.shots[0].id and earlier.changed
+    assert latest.previous_shot_id == earlier.bundle.shots[0].id
+    assert latest.change == 0.0 and not latest.changed
+    client.delete(f"/api/v1/watches/{watch['id']}")
+
+
+@pytest.fixture
+def second_beat(test_env, tmp_path):
+    """Another `celery beat`, started by mistake beside the first: its own schedule file,
+    the same broker and database."""
+    proc = CeleryBeat(dict(os.environ), tmp_path, "beat-2")
+    yield proc
+    proc.stop()
+
+
+def test_two_beats_start_each_slot_once(ctx, client, worker, beat, second_beat, pages):
+    """Two beats send two ticks a second; the worker runs them side by side. Each due
+    watch still runs once for its slot."""
+    urls = [pages.url(title=f"Two beats {i}") for i in range(30)]
+    ids = [client.post("/api/v1/watches", json={"url": url, "schedule": "@hourly"})
+           .get_json()["id"] for url in urls]
+    db.session.execute(update(Watch).where(Watch.id.in_(ids))
+                       .values(next_run_at=utcnow() - timedelta(minutes=90)))
+    db.session.commit()
+    wait_for(lambda: all(fresh(Watch, i).next_run_at > utcnow() for i in ids), timeout=30,
+             message="the beats' ticks to start the due runs")
+    # Several more ticks from each beat after the runs started: none may start another.
+    seen = [b.ticks_sent("watches") for b in (beat, second_beat)]
+    wait_for(lambda: all(b.ticks_sent("watches") >= n + 3
+                         for b, n in zip((beat, second_beat), seen)),
+             timeout=30, message="three more ticks from each beat")
+    for watch_id, url in zip(ids, urls):
+        runs = fresh(Watch, watch_id).runs
+        assert len(runs) == 1, f"watch {watch_id} ran {len(runs)} times for one slot"
+        wait_finished(runs[0].bundle_id, timeout=60)
+        assert pages.loads(url) == 1
+    for watch_id in ids:
+        client.delete(f"/api/v1/watches/{watch_id}")
 
 
 def test_editing_a_watch_changes_its_next_run_and_refuses_bad_values(ctx, client, pages):

@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models import Bundle, Shot, ShotState, WebhookDelivery, utcnow
 from ..netpolicy import NetPolicy
 from .canvas import LANES, bundle_signature, in_lane, shot_chains
-from .tasks import BROKER_ERRORS, BadTaskArguments, load, process
+from .tasks import BROKER_ERRORS, BadTaskArguments, load, process, score_watch
 
 log = logging.getLogger(__name__)
 # Messages sent by different processes may reach a queue up to this much out of the order
@@ -173,6 +173,10 @@ def tick():
         log.info("started %d watch runs", total)
     for delivery_id in webhooks.take_due(utcnow()):
         deliver_webhook.apply_async((delivery_id,))
+    # Runs that finished before an earlier one (they waited for it), or whose scoring was
+    # lost with a worker: the images lane compares them now.
+    for watch_id in watches.waiting_for_score(TICK_BATCH):
+        score_watch.apply_async((watch_id,))
     return total
 
 

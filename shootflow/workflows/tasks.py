@@ -158,12 +158,28 @@ def process(shot_id):
             return shot_id
         lifecycle.record_thumbnail(shot, store)
         if shot.bundle.watch_id is not None:
-            watches.score_run(shot, store)
-            watches.prune(shot.bundle.watch_id, current_app.config["WATCH_KEEP"], store)
+            watches.score_shot(shot, store)  # done and scored together, unless it waits
     except (OSError, ImageTooLarge) as exc:
         _fail(shot, f"the screenshot could not be processed ({exc})")
+    watch_id = shot.bundle.watch_id
     _finish(shot)
+    if watch_id is not None and shot.state == ShotState.DONE:
+        score_watch(watch_id)
     return shot_id
+
+
+@shared_task(name="watches.score")
+def score_watch(watch_id):
+    """Compare a watch's done runs that are not yet (those that waited for an earlier run,
+    now ended), then keep only its last WATCH_KEEP runs. Run by the images lane after each
+    run's thumbnail, and sent by the tick for runs left waiting."""
+    if not isinstance(watch_id, str) or not _ID.match(watch_id):
+        raise BadTaskArguments(f"watch id must be 24 hex characters, got {watch_id!r}")
+    store = _store()
+    scored = watches.score_ready(watch_id, store)
+    watches.prune(watch_id, current_app.config["WATCH_KEEP"], store)
+    db.session.commit()
+    return len(scored)
 
 
 @shared_task(name="bundles.finalize")
