@@ -2,12 +2,8 @@
 import logging
 from pathlib import Path
 
-from flask import Flask
-from sqlalchemy import event
-
-from .celery_app import celery_init_app
-from .config import BASE_DIR, Config, secret_key
-from .extensions import db, htmx, migrate
+# Flask, SQLAlchemy and Celery are imported by create_app, not here: the `shootflow` command
+# line (shootflow.client) only talks HTTP, and starts in a fraction of the time without them.
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -24,6 +20,13 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 def create_app(config=None):
     """Build the Flask app; config is a Config instance or a mapping of overrides."""
+    from flask import Flask
+    from sqlalchemy import event
+
+    from .celery_app import celery_init_app
+    from .config import BASE_DIR, Config, secret_key
+    from .extensions import db, htmx, migrate
+
     app = Flask(__name__, template_folder=str(BASE_DIR / "templates"))
     app.config.from_object(Config())
     if config:
@@ -31,6 +34,8 @@ def create_app(config=None):
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.instance_path = app.config["INSTANCE_DIR"]
+    # Whatever the database: the workers' state files and beat's schedule live here too.
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         # Never a known key: anyone holding it could sign a session cookie for any user.
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
@@ -40,7 +45,6 @@ def create_app(config=None):
     htmx.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            Path(app.instance_path).mkdir(parents=True, exist_ok=True)
             event.listen(db.engine, "connect", _sqlite_pragmas)
     celery_init_app(app)
 

@@ -2,36 +2,13 @@
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
-
-
-class ShotState(StrEnum):
-    """Where one shot is; the row keeps the value (a plain string)."""
-    QUEUED = "queued"        # waiting for a capture process (sent to the broker or not yet)
-    RUNNING = "running"      # being captured, or captured and waiting for its thumbnail
-    DONE = "done"
-    FAILED = "failed"        # the page's own trouble, or every attempt's worker was lost
-    CANCELLED = "cancelled"
-
-
-class BundleState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"            # every shot done
-    PARTIAL = "partial"      # some done, some failed
-    FAILED = "failed"        # none done
-    CANCELLED = "cancelled"
-
-
-OPEN_SHOT_STATES = frozenset({ShotState.QUEUED, ShotState.RUNNING})
-FINAL_SHOT_STATES = frozenset(set(ShotState) - OPEN_SHOT_STATES)
-OPEN_BUNDLE_STATES = frozenset({BundleState.QUEUED, BundleState.RUNNING})
-FINAL_BUNDLE_STATES = frozenset(set(BundleState) - OPEN_BUNDLE_STATES)
+from .states import (FINAL_BUNDLE_STATES, FINAL_SHOT_STATES,  # noqa: F401  (one import path)
+                     OPEN_BUNDLE_STATES, OPEN_SHOT_STATES, BundleState, ShotState)
 
 
 def owner_key(owner_id, client):

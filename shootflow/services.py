@@ -1,16 +1,19 @@
-"""What people and scripts ask of shootflow: submit, cancel, retry. Called by the pages, the
-API and (later) the CLI and scheduler; no Flask request here. Each commits its rows first and
-only then talks to the broker. A refusal is a ServiceError that carries its HTTP status, and
-nothing has been written when one is raised."""
+"""What people and scripts ask of shootflow: submit, cancel, retry, delete. Called by the
+pages, the API and (later) the CLI and scheduler; no Flask request here. Each commits its rows
+first and only then talks to the broker. A refusal is a ServiceError that carries its HTTP
+status, a stable code and (for bad input) the request field at fault, and nothing has been
+written when one is raised."""
 import logging
 
 from flask import current_app
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import select, update
 
 from . import lifecycle, watches
 from .capture.options import OptionError, read_options
 from .extensions import db
-from .models import Watch, WebhookDelivery, new_secret, owner_key, utcnow
+from .models import (Bundle, Shot, Watch, WatchRun, WebhookDelivery, new_secret, owner_key,
+                     utcnow)
 from .schedules import ScheduleError, parse_schedule
 from .netpolicy import NetPolicy
 from .ratelimit import URLRateLimit, storage_uri
@@ -21,27 +24,43 @@ log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
-    """A request shootflow refuses; str() is the message for the person, status the HTTP one."""
+    """A request shootflow refuses; str() is the message for the person, status the HTTP one,
+    code a stable word for scripts and field the request field at fault (None: no one field).
+    """
     status = 400
+    code = "invalid_value"
+
+    def __init__(self, message, *, code=None, field=None):
+        super().__init__(message)
+        self.code = code or self.code
+        self.field = field
 
 
 class BadInput(ServiceError):
     status = 400
 
 
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
 class Conflict(ServiceError):
     """The action does not fit the row's state; the message says why."""
     status = 409
+    code = "conflict"
 
 
 class RateLimited(ServiceError):
     """Too many URLs in the last minute, or too many shots waiting."""
     status = 429
+    code = "rate_limited"
 
 
 class BrokerUnavailable(ServiceError):
     """The task queue could not take the work; nothing was kept."""
     status = 503
+    code = "queue_unavailable"
 
 
 UNAVAILABLE = ("The task queue is unavailable right now, so nothing was captured. "
@@ -56,29 +75,42 @@ def _rate_limit():
     return limit
 
 
+def _options(raw, where="options"):
+    """read_options, its refusal naming the field (options.scale, urls[2].options.hide[0])."""
+    try:
+        return read_options(raw)
+    except OptionError as exc:
+        field = where if exc.name == "options" else f"{where}.{exc.name}"
+        raise BadInput(str(exc), field=field) from None
+
+
+def _url_list(lines, limit):
+    """read_url_list, its refusal coded: no_urls, too_many_urls, or invalid_url."""
+    try:
+        return read_url_list(lines, limit)
+    except URLError as exc:
+        raise BadInput(str(exc), code=exc.code, field="urls") from None
+
+
 def _read_items(items, options):
     """URL lines (strings) or {"url", "options"} objects -> ({url: (number, line)}, the
     bundle's options, {url: its own options})."""
-    try:
-        options = read_options(options)
-    except OptionError as exc:
-        raise BadInput(str(exc)) from None
+    options = _options(options)
     lines, own = [], {}
     for number, item in enumerate(items, start=1):
         if isinstance(item, dict):
             if not isinstance(item.get("url"), str) or set(item) - {"url", "options"}:
                 raise BadInput(f'Item {number} must be a URL string or an object such as '
-                               '{"url": "https://example.com", "options": {"full_page": true}}.')
+                               '{"url": "https://example.com", "options": {"full_page": true}}.',
+                               field=f"urls[{number - 1}]")
             try:
-                own[number] = read_options(item.get("options"))
-            except OptionError as exc:
-                raise BadInput(f"Item {number} ({item['url'][:80]}): {exc}") from None
+                own[number] = _options(item.get("options"), f"urls[{number - 1}].options")
+            except BadInput as exc:
+                raise BadInput(f"Item {number} ({item['url'][:80]}): {exc}",
+                               field=exc.field) from None
             item = item["url"]
         lines.append(item)
-    try:
-        urls = read_url_list(lines, current_app.config["MAX_BUNDLE_URLS"])
-    except URLError as exc:
-        raise BadInput(str(exc)) from None
+    urls = _url_list(lines, current_app.config["MAX_BUNDLE_URLS"])
     return urls, options, {url: own.get(number) for url, (number, _) in urls.items()}
 
 
@@ -95,7 +127,8 @@ def _shots(urls, options, own):
     limit = current_app.config["MAX_BUNDLE_URLS"]
     if len(shots) > limit:
         raise BadInput(f"A bundle can hold at most {limit:,} shots (URLs times viewports); "
-                       f"this one would have {len(shots):,}. Split it into several bundles.")
+                       f"this one would have {len(shots):,}. Split it into several bundles.",
+                       code="too_many_urls", field="urls")
     return shots
 
 
@@ -121,7 +154,7 @@ def submit_bundle(lines, client, owner_id=None, options=None, webhook_url=None):
     try:
         check_destinations(urls, NetPolicy(config["ALLOWED_NETWORKS"]))
     except URLError as exc:
-        raise BadInput(str(exc)) from None
+        raise BadInput(str(exc), code="invalid_url", field="urls") from None
     webhook = _one_url(webhook_url, "webhook_url") if webhook_url is not None else None
     bundle = lifecycle.create_bundle([url for url, _ in shots], owner_id, client, options,
                                      [mine for _, mine in shots])
@@ -187,6 +220,28 @@ def retry_failed(bundle):
     return shots
 
 
+def delete_bundle(bundle, store):
+    """Remove a bundle with its shots' rows and files, and its watch run if it is one; one
+    still running is cancelled first, so no worker starts on it again. Its webhook deliveries
+    stay in the outbox, no longer pointing at it: what they tell did happen."""
+    if not bundle.finished:
+        try:
+            cancel_bundle(bundle)
+        except Conflict:  # it finished meanwhile
+            db.session.rollback()
+    bundle_id = bundle.id
+    shot_ids = db.session.scalars(select(Shot.id).where(Shot.bundle_id == bundle_id)).all()
+    db.session.execute(update(WebhookDelivery).where(WebhookDelivery.bundle_id == bundle_id)
+                       .values(bundle_id=None))
+    db.session.execute(sa_delete(WatchRun).where(WatchRun.bundle_id == bundle_id))
+    db.session.execute(sa_delete(Shot).where(Shot.bundle_id == bundle_id))
+    db.session.execute(sa_delete(Bundle).where(Bundle.id == bundle_id))
+    db.session.commit()
+    for shot_id in shot_ids:  # once the rows are gone: no page shows a missing file
+        store.remove_shot(shot_id)
+    log.info("bundle %s deleted with %d shots", bundle_id, len(shot_ids))
+
+
 # Watches ---------------------------------------------------------------------------------
 
 def _threshold(value):
@@ -194,7 +249,7 @@ def _threshold(value):
         return 0.01
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise BadInput('"threshold" must be the share of pixels that must change, from 0 to 1 '
-                       "(such as 0.01).")
+                       "(such as 0.01).", field="threshold")
     return float(value)
 
 
@@ -203,13 +258,13 @@ def _ignore(value):
         return None
     if not isinstance(value, list) or len(value) > 50:
         raise BadInput('"ignore" must be a list of at most 50 CSS selectors or rectangles '
-                       'such as {"x": 0, "y": 0, "width": 1280, "height": 80}.')
+                       'such as {"x": 0, "y": 0, "width": 1280, "height": 80}.', field="ignore")
     boxes = []
     for number, box in enumerate(value, start=1):
         if isinstance(box, str):
             if not box.strip() or len(box) > 1000:
                 raise BadInput(f'"ignore" item {number} must be a CSS selector of 1 to 1,000 '
-                               "characters, or a rectangle.")
+                               "characters, or a rectangle.", field=f"ignore[{number - 1}]")
             boxes.append(box.strip())
             continue
         keys = ("x", "y", "width", "height")
@@ -218,7 +273,7 @@ def _ignore(value):
                 for k in keys) or not box["width"] or not box["height"]:
             raise BadInput(f'"ignore" item {number} must be a CSS selector or a rectangle '
                            '{"x", "y", "width", "height"} of whole pixels (width and height '
-                           "above 0).")
+                           "above 0).", field=f"ignore[{number - 1}]")
         boxes.append({k: box[k] for k in keys})
     return boxes
 
@@ -226,12 +281,13 @@ def _ignore(value):
 def _one_url(text, what):
     """One URL as submits read them: normalised, and its destination allowed."""
     if not isinstance(text, str):
-        raise BadInput(f'"{what}" must be a URL string.')
+        raise BadInput(f'"{what}" must be a URL string.', code="invalid_url", field=what)
     try:
         urls = read_url_list([text], 1)
         check_destinations(urls, NetPolicy(current_app.config["ALLOWED_NETWORKS"]))
     except URLError as exc:
-        raise BadInput(f'"{what}": {exc}'.replace("Line 1 ", "")) from None
+        raise BadInput(f'"{what}": {exc}'.replace("Line 1 ", ""), code="invalid_url",
+                       field=what) from None
     return next(iter(urls))
 
 
@@ -244,10 +300,10 @@ def watch_values(values, current=None):
     watch (current None), only those given for an edit of current."""
     if not isinstance(values, dict):
         raise BadInput('Send a JSON object such as {"url": "https://example.com", '
-                       '"schedule": "every 15 minutes"}.')
+                       '"schedule": "every 15 minutes"}.', code="invalid_json")
     unknown = sorted(set(values) - set(WATCH_FIELDS))
     if unknown:
-        raise BadInput(f'"{unknown[0][:40]}" is not a field of a watch.')
+        raise BadInput(f'"{unknown[0][:40]}" is not a field of a watch.', field=unknown[0])
     given = values if current is not None else {"timezone": "UTC", **values}
     checked = {}
     if "url" in given or current is None:
@@ -257,16 +313,15 @@ def watch_values(values, current=None):
             schedule = parse_schedule(given.get("schedule", current and current.schedule),
                                       given.get("timezone", current and current.timezone),
                                       current_app.config["MIN_WATCH_INTERVAL"])
-        except ScheduleError as exc:
-            raise BadInput(str(exc)) from None
+        except ScheduleError as exc:  # its message starts with the field it is about
+            field = "timezone" if str(exc).startswith('"timezone"') else "schedule"
+            raise BadInput(str(exc), field=field) from None
         checked["schedule"], checked["timezone"] = schedule.text, schedule.tz.key
     if "options" in given:
-        try:
-            options = read_options(given["options"])
-        except OptionError as exc:
-            raise BadInput(str(exc)) from None
+        options = _options(given["options"])
         if isinstance(options.get("viewport"), list):
-            raise BadInput('Option "viewport" takes one viewport for a watch.')
+            raise BadInput('Option "viewport" takes one viewport for a watch.',
+                           field="options.viewport")
         checked["options"] = options or None
     if "threshold" in given or current is None:
         checked["threshold"] = _threshold(given.get("threshold"))
@@ -295,9 +350,10 @@ def watch_bundle(shots, values, client, owner_id=None):
     """Watches of captured pages, one per URL: each with its shot's options unless values
     give others. Nothing is kept if any is refused."""
     if not isinstance(values, dict):
-        raise BadInput('Send a JSON object such as {"schedule": "every 15 minutes"}.')
+        raise BadInput('Send a JSON object such as {"schedule": "every 15 minutes"}.',
+                       code="invalid_json")
     if "url" in values:
-        raise BadInput('"url" comes from the shots here; leave it out.')
+        raise BadInput('"url" comes from the shots here; leave it out.', field="url")
     made, seen = [], set()
     for shot in shots:
         if shot.url in seen:
@@ -339,14 +395,14 @@ def run_watch_now(watch):
 
 
 def delete_watch(watch, files=False, store=None):
-    """Remove the watch, its runs and its webhook deliveries (the runs' bundles stay,
-    without their watch); with files, their images too."""
+    """Remove the watch, its runs and its webhook deliveries. The runs' bundles stay, without
+    their watch, in the history; with files, they go too, with their images."""
+    bundles = [run.bundle for run in watch.runs if run.bundle is not None]
     db.session.execute(sa_delete(WebhookDelivery).where(WebhookDelivery.watch_id == watch.id))
-    for run in watch.runs:
-        if run.bundle is not None:
-            run.bundle.watch_id = None
-            if files and store is not None:
-                for shot in run.bundle.shots:
-                    store.remove_shot(shot.id)
+    for bundle in bundles:
+        bundle.watch_id = None
     db.session.delete(watch)
     db.session.commit()
+    if files and store is not None:
+        for bundle in bundles:
+            delete_bundle(bundle, store)

@@ -17,7 +17,12 @@ _DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
 
 
 class URLError(ValueError):
-    """A URL that cannot be captured; the message is meant for the person who typed it."""
+    """A URL that cannot be captured; the message is meant for the person who typed it, the
+    code is the API's word for it (invalid_url, no_urls, too_many_urls)."""
+
+    def __init__(self, message, code="invalid_url"):
+        super().__init__(message)
+        self.code = code
 
 
 def _has_scheme(text):
@@ -192,11 +197,11 @@ def read_url_list(lines, max_urls):
             raise URLError(f"Line {number} ({_shown(line)}) {exc}.") from None
         urls.setdefault(url, (number, line))
     if not urls:
-        raise URLError("Paste at least one URL, one per line.")
+        raise URLError("Paste at least one URL, one per line.", "no_urls")
     if len(urls) > max_urls:
         raise URLError(
             f"A bundle can hold at most {max_urls:,} URLs; you gave {len(urls):,}. "
-            "Split them into several bundles.")
+            "Split them into several bundles.", "too_many_urls")
     return urls
 
 

@@ -67,3 +67,19 @@ def form_poster(client, page="/"):
                           client.get(page).get_data(as_text=True)).group(1)
         return client.post(url, data={**data, "csrf_token": token})
     return post
+
+
+def headless_chromium(capabilities=None):
+    """A person's browser for the tests: Debian's headless Chromium through ChromeDriver, with
+    the capture engine's flags and a desktop window (quit it when done)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from shootflow.capture.browser import CHROMIUM_FLAGS
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (*CHROMIUM_FLAGS, "--window-size=1280,900"):
+        options.add_argument(flag)
+    for name, value in (capabilities or {}).items():
+        options.set_capability(name, value)
+    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))

@@ -24,6 +24,7 @@ def test_bundle_is_captured_and_served(ctx, worker, client, post, pages, closed_
     assert response.status_code == 202
     body = response.get_json()
     assert body["url"] == f"/api/v1/bundles/{body['id']}"
+    assert body["page_url"] == f"/bundles/{body['id']}"
 
     wait_finished(body["id"])
     bundle = client.get(body["url"]).get_json()
@@ -209,20 +210,23 @@ def test_with_accounts_the_url_limit_is_per_user(ctx, app, auth_app, monkeypatch
     assert post(second, "198.51.100.20", ["c.example"]).status_code == 202
 
 
-@pytest.mark.parametrize("method, path, body, status, message", [
+@pytest.mark.parametrize("method, path, body, status, message, code", [
     # Deeper than any supported Python's json decodes (3.13 takes 5,000 levels, 3.11 not)
     ("post", "/api/v1/bundles", '{"urls": ' + "[" * 50000 + "]" * 50000 + "}", 400,
-     "nested too deeply"),
-    ("put", "/api/v1/bundles", "{}", 405, "Method not allowed"),
-    ("delete", "/api/v1/bundles/000000000000000000000000", None, 405, "Method not allowed"),
-    ("get", "/api/v1/no-such-thing", None, 404, "Not found"),
-    ("post", "/api/v1/bundles", '{"urls": ["' + "a" * 3 * 2**20 + '"]}', 413, "too large"),
+     "nested too deeply", "invalid_json"),
+    ("put", "/api/v1/bundles", "{}", 405, "Method not allowed", "method_not_allowed"),
+    ("patch", "/api/v1/bundles/000000000000000000000000", None, 405, "Method not allowed",
+     "method_not_allowed"),
+    ("get", "/api/v1/no-such-thing", None, 404, "Not found", "not_found"),
+    ("post", "/api/v1/bundles", '{"urls": ["' + "a" * 3 * 2**20 + '"]}', 413, "too large",
+     "too_large"),
 ])
-def test_every_api_error_is_json(ctx, client, method, path, body, status, message):
+def test_every_api_error_is_json(ctx, client, method, path, body, status, message, code):
     before = row_counts()
     response = getattr(client, method)(path, data=body, content_type="application/json")
     assert response.status_code == status and response.is_json
     assert message in response.get_json()["error"]
+    assert response.get_json()["code"] == code
     assert row_counts() == before
 
 
@@ -239,3 +243,4 @@ def test_a_failure_inside_the_api_is_json_too(ctx, app, monkeypatch):
     response = app.test_client().get(f"/api/v1/bundles/{bundle.id}")
     assert response.status_code == 500 and response.is_json
     assert "went wrong on shootflow's side" in response.get_json()["error"]
+    assert response.get_json()["code"] == "server_error"

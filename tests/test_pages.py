@@ -6,7 +6,10 @@ from html import unescape as html_unescape
 import pytest
 
 from shootflow.extensions import db
+from shootflow.lifecycle import create_bundle
 from shootflow.models import Bundle, Shot, utcnow
+from shootflow.services import delete_bundle
+from shootflow.storage import MediaStore
 from tests.helpers import form_poster, row_counts, wait_finished
 
 
@@ -67,19 +70,31 @@ def _card_ids(html, oob=False):
     return re.findall(r'<li class="card[^>]*id="shot-(\w+)"' + marker, html)
 
 
-def _bundle_of(client, form, pages, n):
-    location = form("/bundles", {"urls": "\n".join(pages.url(n=i) for i in range(n))}) \
-        .headers["Location"]
-    bundle = db.session.get(Bundle, location.rsplit("/", 1)[1])
-    # Every card was last changed an hour ago, long before the page is first shown.
-    db.session.execute(db.update(Shot).where(Shot.bundle_id == bundle.id).values(
-        updated_at=utcnow() - timedelta(hours=1)))
-    db.session.commit()
-    return location, bundle
+@pytest.fixture
+def unsent_bundle(app):
+    """Make bundles of n queued shots as a submit writes them, but never sent: the session's
+    worker must not change them while a test polls (each is deleted afterwards)."""
+    made = []
+
+    def make(n):
+        bundle = create_bundle([f"https://unsent-{i}.example/" for i in range(n)],
+                               client="127.0.0.1")
+        db.session.commit()
+        # Every card was last changed an hour ago, long before the page is first shown.
+        db.session.execute(db.update(Shot).where(Shot.bundle_id == bundle.id).values(
+            updated_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+        made.append(bundle.id)
+        return f"/bundles/{bundle.id}", bundle
+
+    yield make
+    store = MediaStore(app.config["MEDIA_DIR"])
+    for bundle_id in made:
+        delete_bundle(db.session.get(Bundle, bundle_id), store)
 
 
-def test_poll_sends_only_the_cards_changed_since_the_last_one(ctx, client, form, pages):
-    location, bundle = _bundle_of(client, form, pages, 2)
+def test_poll_sends_only_the_cards_changed_since_the_last_one(ctx, client, unsent_bundle):
+    location, bundle = unsent_bundle(2)
     first, second = bundle.shots
     poll = _poll_url(client.get(location).get_data(True))
 
@@ -97,8 +112,8 @@ def test_poll_sends_only_the_cards_changed_since_the_last_one(ctx, client, form,
 
 
 def test_the_poll_that_finds_the_bundle_finished_sends_every_card_shown(
-        ctx, client, form, pages):
-    location, bundle = _bundle_of(client, form, pages, 2)
+        ctx, client, unsent_bundle):
+    location, bundle = unsent_bundle(2)
     poll = _poll_url(client.get(location).get_data(True))
     bundle.state = "cancelled"
     db.session.commit()
@@ -109,9 +124,9 @@ def test_the_poll_that_finds_the_bundle_finished_sends_every_card_shown(
 
 
 def test_long_bundle_shows_the_first_cards_and_loads_the_rest_on_scroll(
-        ctx, client, form, pages, monkeypatch):
+        ctx, client, unsent_bundle, monkeypatch):
     monkeypatch.setattr("shootflow.web.pages.CARDS_PER_LOAD", 2)
-    location, bundle = _bundle_of(client, form, pages, 5)
+    location, bundle = unsent_bundle(5)
     ids = [shot.id for shot in bundle.shots]
     page = client.get(location).get_data(True)
     assert _card_ids(page) == ids[:2]

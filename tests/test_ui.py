@@ -1,22 +1,16 @@
 """A person in a real browser: paste URLs, watch the cards fill in, open a screenshot."""
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from shootflow.capture.browser import CHROMIUM_FLAGS
+from tests.helpers import headless_chromium
 
 
 @pytest.fixture(scope="module")
 def person():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (*CHROMIUM_FLAGS, "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver = headless_chromium()
     yield driver
     driver.quit()
 

@@ -237,8 +237,13 @@ def test_only_the_last_captures_are_kept(ctx, app, client, worker, pages):
     kept = client.get(f"/api/v1/watches/{watch['id']}").get_json()["captures"]
     assert [c["shot_id"] for c in kept] == [shot_id for shot_id, _ in reversed(shots[1:])]
     assert shots[1][1].exists()
+    image_url = client.get(f"/api/v1/shots/{shots[3][0]}").get_json()["image_url"]
+    shots[1][1].unlink()  # a file gone from under its row: no image to send, not an error
+    assert client.get(kept[-1]["image_url"]).status_code == 404
     client.delete(f"/api/v1/watches/{watch['id']}?files=1")
-    assert not shots[3][1].exists()
+    assert not shots[3][1].exists()  # with ?files=1 its bundles go too, rows and images
+    assert client.get(f"/api/v1/shots/{shots[3][0]}").status_code == 404
+    assert client.get(image_url).status_code == 404
 
 
 CLOCK = """<!doctype html><html><head><title>clock</title><style>body{{margin:0;

@@ -4,6 +4,7 @@
 def register_web(app):
     from .access import register_access
     from .api import bp as api_bp
+    from .exports import bp as exports_bp
     from .media import bp as media_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
@@ -14,8 +15,9 @@ def register_web(app):
     register_access(app)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(exports_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(watches_bp)
     app.register_blueprint(watch_pages_bp)
-    register_security(app, api_bp, watches_bp)
+    register_security(app, api_bp, exports_bp, watches_bp)

@@ -8,8 +8,9 @@ from sqlalchemy import func
 
 from ..capture.options import FORMATS, PRESETS, CaptureOptions
 from ..extensions import db, htmx
+from ..history import CursorError, find_bundles, previews
 from ..lifecycle import options_for
-from ..models import Bundle, Shot, utcnow
+from ..models import Bundle, BundleState, Shot, utcnow
 from ..services import (BadInput, ServiceError, cancel_bundle, cancel_shot, retry_failed,
                         submit_bundle)
 from .access import owned, owner_id, visible_or_404
@@ -17,6 +18,7 @@ from .media import image_url
 
 bp = Blueprint("pages", __name__)
 RECENT_BUNDLES = 20
+MAX_SEARCH = 200
 POLL_OVERLAP = timedelta(seconds=3)
 # A long bundle shows this many cards first and loads more as the person scrolls, so the
 # page and its polls cost the same for 10 shots or 10,000.
@@ -68,6 +70,34 @@ def _home(urls_text="", error=None, status=200, form=None):
 @bp.get("/")
 def index():
     return _home()
+
+
+HISTORY_PAGE = 25
+
+
+@bp.get("/history")
+def history():
+    """Every bundle, newest first, a page at a time; searched by URL or title, kept to one
+    state. Each with its shots counted per state (one grouped query for the page)."""
+    q = request.args.get("q", "").strip()
+    state = request.args.get("state", "") or None
+    error = None
+    if state is not None and state not in set(BundleState):
+        error = f"There is no bundle state {state!r}: choose one of the list."
+    elif len(q) > MAX_SEARCH:
+        error = f"Search for at most {MAX_SEARCH} characters."
+    page, after = [], None
+    if error is None:
+        try:
+            page, after = find_bundles(owned(db.select(Bundle)), state=state, q=q or None,
+                                       cursor=request.args.get("cursor") or None,
+                                       limit=HISTORY_PAGE)
+        except CursorError as exc:
+            error = str(exc)
+    shown = previews([bundle.id for bundle, _ in page])
+    return render_template("history.html", page=page, shown=shown, after=after, q=q,
+                           state=state, states=list(BundleState), error=error,
+                           first=not request.args.get("cursor")), 400 if error else 200
 
 
 @bp.post("/bundles")

@@ -4,23 +4,21 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from ..extensions import db
 from ..models import Watch, WatchRun, WebhookDelivery
 from ..models import Bundle, Shot
-from ..services import (BadInput, ServiceError, create_watch, delete_watch, edit_watch,
+from ..services import (NotFound, ServiceError, create_watch, delete_watch, edit_watch,
                         pause_watch, run_watch_now, watch_bundle)
 from ..storage import MediaStore
 from ..watches import schedule_of, shot_of
+from . import schemas
 from .access import owned, owner_id, visible
-from .api import error
+from .api import refused
 from .media import image_url
+from .openapi import answers, takes
 
 bp = Blueprint("watches", __name__, url_prefix="/api/v1/watches")
+bp.register_error_handler(ServiceError, refused)
 PAGE_SIZE = 50
 CAPTURES_SHOWN = 100
 DELIVERIES_SHOWN = 20
-
-
-@bp.errorhandler(ServiceError)
-def refused(exc):
-    return error(str(exc), exc.status)
 
 
 def capture_json(run):
@@ -77,23 +75,22 @@ def _watch_or_404(watch_id):
     return watch
 
 
-class NotFound(ServiceError):
-    status = 404
-
-
 @bp.post("")
-def create():
-    watch = create_watch(request.get_json(silent=True), request.remote_addr, owner_id())
+@takes(body=schemas.WatchCreate)
+@answers(201, schemas.Watch, errors=(400,), headers=("Location",))
+def create(body):
+    """Watch a page: capture it on a schedule and compare each capture with the one before."""
+    watch = create_watch(body, request.remote_addr, owner_id())
     location = url_for("watches.show", watch_id=watch.id)
     return jsonify(watch_json(watch, secret=True)), 201, {"Location": location}
 
 
 @bp.get("")
-def index():
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadInput("page must be a whole number from 1.")
-    page = int(raw)
+@takes(query=schemas.WatchQuery)
+@answers(200, schemas.WatchPage, errors=(400,))
+def index(args):
+    """The watches you may see, newest first, 50 a page."""
+    page = args["page"]
     query = owned(db.select(Watch), Watch).order_by(Watch.created_at.desc())
     rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     return jsonify({"watches": [watch_json(w, captures=False) for w in rows[:PAGE_SIZE]],
@@ -101,55 +98,68 @@ def index():
 
 
 @bp.get("/<watch_id>")
+@answers(200, schemas.Watch, errors=(404,))
 def show(watch_id):
+    """A watch with its webhook calls and its captures, newest first."""
     return jsonify(watch_json(_watch_or_404(watch_id)))
 
 
 @bp.patch("/<watch_id>")
-def patch(watch_id):
+@takes(body=schemas.WatchPatch)
+@answers(200, schemas.Watch, errors=(400, 404))
+def patch(watch_id, body):
+    """Change any of a watch's fields; the next run follows a new schedule from now."""
     watch = _watch_or_404(watch_id)
-    edit_watch(watch, request.get_json(silent=True))
+    edit_watch(watch, body)
     return jsonify(watch_json(watch))
 
 
 @bp.post("/from-bundle/<bundle_id>")
-def from_bundle(bundle_id):
+@takes(body=schemas.WatchFromShots)
+@answers(201, schemas.WatchesMade, errors=(400, 404))
+def from_bundle(bundle_id, body):
     """Watch every page of a bundle, each with the options it was captured with."""
     bundle = visible(Bundle, bundle_id)
     if bundle is None:
         raise NotFound(f"No bundle with id {bundle_id}.")
-    made = watch_bundle(bundle.shots, request.get_json(silent=True), request.remote_addr,
-                        owner_id())
+    made = watch_bundle(bundle.shots, body, request.remote_addr, owner_id())
     return jsonify({"watches": [watch_json(w, secret=True, captures=False) for w in made]}), 201
 
 
 @bp.post("/from-shot/<shot_id>")
-def from_shot(shot_id):
+@takes(body=schemas.WatchFromShots)
+@answers(201, schemas.Watch, errors=(400, 404))
+def from_shot(shot_id, body):
     """Watch a captured page, with the options it was captured with."""
     shot = visible(Shot, shot_id)
     if shot is None:
         raise NotFound(f"No shot with id {shot_id}.")
-    made = watch_bundle([shot], request.get_json(silent=True), request.remote_addr,
-                        owner_id())
+    made = watch_bundle([shot], body, request.remote_addr, owner_id())
     return jsonify(watch_json(made[0], secret=True)), 201
 
 
 @bp.post("/<watch_id>/pause")
+@answers(200, schemas.Watch, errors=(404,))
 def pause(watch_id):
+    """Stop a watch's runs until it is resumed."""
     watch = _watch_or_404(watch_id)
     pause_watch(watch, True)
     return jsonify(watch_json(watch, captures=False))
 
 
 @bp.post("/<watch_id>/resume")
+@answers(200, schemas.Watch, errors=(404,))
 def resume(watch_id):
+    """Run a paused watch again, from its next slot after now."""
     watch = _watch_or_404(watch_id)
     pause_watch(watch, False)
     return jsonify(watch_json(watch, captures=False))
 
 
 @bp.post("/<watch_id>/run")
+@answers(202, schemas.RunStarted, errors=(404,))
 def run(watch_id):
+    """Capture a watched page now, outside its schedule."""
     watch = _watch_or_404(watch_id)
     bundle = run_watch_now(watch)
     return jsonify({"bundle_id": bundle.id,
@@ -157,8 +167,10 @@ def run(watch_id):
 
 
 @bp.delete("/<watch_id>")
-def delete(watch_id):
+@takes(query=schemas.WatchDeleteQuery)
+@answers(204, errors=(404,))
+def delete(watch_id, args):
+    """Delete a watch with its runs (their bundles stay); files=1 deletes their images."""
     watch = _watch_or_404(watch_id)
-    files = request.args.get("files") == "1"
-    delete_watch(watch, files, MediaStore(current_app.config["MEDIA_DIR"]))
+    delete_watch(watch, args.get("files") == "1", MediaStore(current_app.config["MEDIA_DIR"]))
     return "", 204

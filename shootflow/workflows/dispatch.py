@@ -54,8 +54,10 @@ def _note_sent(task_ids):
 
 def send_bundle(bundle_id):
     """Ask a worker to dispatch the bundle's queued shots: one small message, so a request
-    that submits a thousand URLs is not held while a thousand are sent."""
-    dispatch_bundle.apply_async((bundle_id,), argsrepr=f"bundle={bundle_id}")
+    that submits a thousand URLs is not held while a thousand are sent. Nobody waits for
+    its result, so a submit needs the broker only, not the result store."""
+    dispatch_bundle.apply_async((bundle_id,), argsrepr=f"bundle={bundle_id}",
+                                ignore_result=True)
 
 
 def dispatch(shots, chords=True):
@@ -120,7 +122,7 @@ def lost_messages(cutoff):
     return lost
 
 
-@shared_task(name="bundles.dispatch")
+@shared_task(name="bundles.dispatch", throws=(BadTaskArguments,))
 def dispatch_bundle(bundle_id):
     """Send the captures of the bundle's shots that have not been sent yet."""
     bundle = load(Bundle, bundle_id)
@@ -180,7 +182,7 @@ def tick():
     return total
 
 
-@shared_task(name="webhooks.deliver")
+@shared_task(name="webhooks.deliver", throws=(BadTaskArguments,))
 def deliver_webhook(delivery_id):
     """One attempt at a webhook delivery (the tick sends it again if this message is lost)."""
     if not isinstance(delivery_id, int) or isinstance(delivery_id, bool):

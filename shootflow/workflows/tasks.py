@@ -31,7 +31,9 @@ RETRY_BACKOFF = 2  # seconds before the second attempt; doubled for each one aft
 
 
 class BadTaskArguments(ValueError):
-    """A task was sent arguments it cannot act on; nothing is written."""
+    """A task was sent arguments it cannot act on (or its row is gone: a deleted bundle's
+    messages still arrive); nothing is written. The task fails with the message, logged
+    as an expected failure, without a traceback (the tasks' `throws`)."""
 
 
 def load(model, row_id):
@@ -103,7 +105,7 @@ def heartbeat_seconds():
     return max(0.5, min(10, current_app.config["STUCK_AFTER"] / 4))
 
 
-@shared_task(bind=True, name="shots.capture", acks_late=True)
+@shared_task(bind=True, name="shots.capture", acks_late=True, throws=(BadTaskArguments,))
 def capture(self, shot_id):
     """Capture one shot's page; a page's failure is recorded on the shot, never raised."""
     shot = load(Shot, shot_id)
@@ -144,7 +146,7 @@ def capture(self, shot_id):
     return shot_id
 
 
-@shared_task(name="shots.process")
+@shared_task(name="shots.process", throws=(BadTaskArguments,))
 def process(shot_id):
     """Make the thumbnail of a captured shot and mark it done; a picture of one colour is
     captured once more, with a longer wait, before it is kept (flagged)."""
@@ -168,7 +170,7 @@ def process(shot_id):
     return shot_id
 
 
-@shared_task(name="watches.score")
+@shared_task(name="watches.score", throws=(BadTaskArguments,))
 def score_watch(watch_id):
     """Compare a watch's done runs that are not yet (those that waited for an earlier run,
     now ended), then keep only its last WATCH_KEEP runs. Run by the images lane after each
@@ -182,7 +184,7 @@ def score_watch(watch_id):
     return len(scored)
 
 
-@shared_task(name="bundles.finalize")
+@shared_task(name="bundles.finalize", throws=(BadTaskArguments,))
 def finalize_bundle(bundle_id):
     """Chord callback: the bundle's captures have all run, so it may be over."""
     bundle = load(Bundle, bundle_id)
