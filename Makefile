@@ -3,6 +3,13 @@
 
 PYTHON ?= python3
 VENV := .venv
+# The database the tests run on: sqlite, or postgresql (`make test DATABASE=postgresql`: a
+# private PostgreSQL server the tests start). Set on the command line only, not from the
+# environment, where the name may mean something else.
+DATABASE := sqlite
+ifeq ($(filter $(DATABASE),sqlite postgresql),)
+$(error DATABASE must be sqlite or postgresql, not '$(DATABASE)')
+endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Each package is looked for by what it provides: a command, a module, a font family.
@@ -20,6 +27,11 @@ OS_PACKAGES_CHECK = \
 	fc-list -q "Noto Sans CJK JP" 2>/dev/null || missing="$$missing fonts-noto-cjk"; \
 	fc-list -q "Noto Color Emoji" 2>/dev/null || missing="$$missing fonts-noto-color-emoji"; \
 	fc-list -q "Noto Sans Devanagari" 2>/dev/null || missing="$$missing fonts-noto-core"
+# The tests' PostgreSQL server is Debian's (initdb and postgres of any version).
+ifeq ($(DATABASE),postgresql)
+OS_PACKAGES_CHECK += ; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"
+endif
 
 .PHONY: run test bench setup os-packages
 .DEFAULT_GOAL := run
@@ -29,7 +41,7 @@ run: setup
 	$(BIN)/python -m shootflow.launcher
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	SHOOTFLOW_TEST_DATABASE=$(DATABASE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -90,6 +90,28 @@ def _trusted_hosts(raw, bind):
     return list(dict.fromkeys(hosts))
 
 
+# The database URL schemes accepted, and the driver each uses. SQLAlchemy would read a plain
+# postgresql:// URL as psycopg2 (and postgres:// not at all); shootflow ships psycopg 3.
+DATABASE_SCHEMES = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def database_url(raw):
+    """The SQLAlchemy URL for SHOOTFLOW_DATABASE_URL, with the driver shootflow ships."""
+    scheme, separator, rest = raw.strip().partition("://")
+    driver = DATABASE_SCHEMES.get(scheme.lower()) if separator else None
+    if driver is None:  # say the scheme only: the rest may hold a password
+        given = f"a URL starting {scheme + separator!r}" if separator else "no URL scheme"
+        raise RuntimeError(
+            "SHOOTFLOW_DATABASE_URL must be sqlite:///PATH or "
+            f"postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE, got {given}")
+    return f"{driver}://{rest}"
+
+
 def _viewport(raw):
     try:
         width, height = (int(part) for part in raw.lower().split("x"))
@@ -109,8 +131,8 @@ class Config:
         self.INSTANCE_DIR = str(instance_dir())
         # None: create_app uses the instance folder's own random key (see secret_key).
         self.SECRET_KEY = env("SHOOTFLOW_SECRET_KEY") or None
-        self.SQLALCHEMY_DATABASE_URI = env(
-            "SHOOTFLOW_DATABASE_URL", f"sqlite:///{Path(self.INSTANCE_DIR) / 'shootflow.db'}")
+        self.SQLALCHEMY_DATABASE_URI = database_url(env(
+            "SHOOTFLOW_DATABASE_URL", f"sqlite:///{Path(self.INSTANCE_DIR) / 'shootflow.db'}"))
         self.MEDIA_DIR = env("SHOOTFLOW_MEDIA_DIR", str(Path(self.INSTANCE_DIR) / "media"))
         self.BROKER_URL = env("SHOOTFLOW_BROKER_URL", "redis://127.0.0.1:6379/0")
         self.RESULT_BACKEND = env("SHOOTFLOW_RESULT_BACKEND", self.BROKER_URL)
@@ -174,4 +196,8 @@ class Config:
         # the Procfile gives each 4 threads, so the pages always keep two.
         self.WAITING_REQUESTS = _int("SHOOTFLOW_WAITING_REQUESTS", 2)
         self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
-        self.SQLALCHEMY_ENGINE_OPTIONS = {}
+        # A PostgreSQL server that restarts or fails over ends every open connection: each
+        # is tested as it is taken from the pool, and made again if it is gone.
+        self.SQLALCHEMY_ENGINE_OPTIONS = (
+            {"pool_pre_ping": True} if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql")
+            else {})

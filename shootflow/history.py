@@ -31,8 +31,11 @@ def decode_cursor(cursor, *types):
         parts = text.split("|", len(types) - 1)
         if len(parts) != len(types):
             raise ValueError
-        return tuple(datetime.fromisoformat(part) if kind is datetime else kind(part)
-                     for kind, part in zip(types, parts))
+        values = tuple(datetime.fromisoformat(part) if kind is datetime else kind(part)
+                       for kind, part in zip(types, parts))
+        if any(isinstance(value, datetime) and value.tzinfo for value in values):
+            raise ValueError  # ours are naive UTC, as the rows keep them
+        return values
     except (ValueError, UnicodeError):
         raise CursorError("cursor is not one this server gave: pass the next_cursor of the "
                           "page before, unchanged.") from None

@@ -260,21 +260,30 @@ def reset_failed(bundle):
 def requeue_silent(cutoff, max_attempts):
     """Captures whose process has been silent since before cutoff lost their worker: each
     goes back to the queue for another attempt, or fails once it has had max_attempts.
-    Returns the ids of the bundles with a shot failed so (not committed)."""
-    silent = db.session.scalars(select(Shot).where(
-        Shot.state == ShotState.RUNNING, Shot.image_path.is_(None),
-        func.coalesce(Shot.heartbeat_at, Shot.started_at) < cutoff)).all()
+    Returns the ids of the bundles with a shot failed so (not committed).
+
+    Each change is guarded by the silence it acts on: between reading and writing, another
+    watchdog may have queued the shot again and a capture taken it (on PostgreSQL two
+    watchdogs do run at once), and that capture must not be taken back."""
+    silent = ((Shot.state == ShotState.RUNNING) & Shot.image_path.is_(None)
+              & (func.coalesce(Shot.heartbeat_at, Shot.started_at) < cutoff))
     failed = set()
-    for shot in silent:
-        if shot.attempts >= max_attempts:
-            fail_shot(shot, lost_too_often(shot.attempts), "browser")
-            failed.add(shot.bundle_id)
-        else:
+    for shot_id, bundle_id, attempts in db.session.execute(
+            select(Shot.id, Shot.bundle_id, Shot.attempts).where(silent)).all():
+        still = update(Shot).where(Shot.id == shot_id, Shot.attempts == attempts, silent) \
+            .execution_options(synchronize_session=False)
+        if attempts >= max_attempts:
+            message = lost_too_often(attempts)
+            if db.session.execute(still.values(
+                    state=ShotState.FAILED, error=message, error_kind="browser",
+                    finished_at=utcnow())).rowcount:
+                log.info("shot %s of bundle %s failed: %s", shot_id, bundle_id, message)
+                failed.add(bundle_id)
+        elif db.session.execute(still.values(
+                state=ShotState.QUEUED, dispatched_at=None, started_at=None,
+                heartbeat_at=None)).rowcount:
             log.warning("shot %s: its capture process went silent; queueing it again "
-                        "(attempt %d of %d next)", shot.id, shot.attempts + 1, max_attempts)
-            shot.state = ShotState.QUEUED
-            shot.dispatched_at = shot.started_at = shot.heartbeat_at = None
-    db.session.flush()
+                        "(attempt %d of %d next)", shot_id, attempts + 1, max_attempts)
     return failed
 
 

@@ -64,7 +64,7 @@ def take_due(now, limit=DUE_PER_TICK):
     """Ids of deliveries due now, leased to this caller for LEASE (committed)."""
     ids = db.session.scalars(select(WebhookDelivery.id).where(
         WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)).all()
     taken = [delivery_id for delivery_id in ids if db.session.execute(
         update(WebhookDelivery).where(WebhookDelivery.id == delivery_id,
                                       WebhookDelivery.state == "pending",

@@ -4,7 +4,19 @@ import os
 import pytest
 
 from tests.servers import (CanaryServer, CeleryBeat, CeleryWorker, LiveServer, PageServer,
-                           RedisServer, free_port)
+                           PostgresServer, RedisServer, free_port)
+
+# The database the suite runs on: SHOOTFLOW_TEST_DATABASE=postgresql runs it on a private
+# PostgreSQL server (`make test DATABASE=postgresql`), else SQLite files.
+DATABASES = ("sqlite", "postgresql")
+DATABASE = os.environ.get("SHOOTFLOW_TEST_DATABASE", "").strip().lower() or "sqlite"
+if DATABASE not in DATABASES:
+    raise pytest.UsageError(f"SHOOTFLOW_TEST_DATABASE must be one of {', '.join(DATABASES)}, "
+                            f"not {DATABASE!r}")
+
+
+def pytest_report_header():
+    return f"database: {DATABASE}"
 
 
 @pytest.fixture(scope="session")
@@ -15,12 +27,29 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def test_env(tmp_path_factory, redis_server):
+def postgres_server():
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def new_database(request, tmp_path_factory):
+    """new_database(name): the URL of a new, empty database of the kind the suite runs on,
+    as a user writes it in SHOOTFLOW_DATABASE_URL (database_url() makes it SQLAlchemy's)."""
+    if DATABASE == "postgresql":
+        return request.getfixturevalue("postgres_server").create_database
+    return lambda name: f"sqlite:///{tmp_path_factory.mktemp(name) / f'{name}.db'}"
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory, redis_server, new_database):
     """The environment shared by the app under test and its worker."""
     root = tmp_path_factory.mktemp("shootflow")
     env = {
         "SHOOTFLOW_INSTANCE_DIR": str(root / "instance"),  # keys made here, not in the repo
-        "SHOOTFLOW_DATABASE_URL": f"sqlite:///{root / 'test.db'}",
+        "SHOOTFLOW_DATABASE_URL": (new_database("test") if DATABASE == "postgresql"
+                                   else f"sqlite:///{root / 'test.db'}"),
         "SHOOTFLOW_MEDIA_DIR": str(root / "media"),
         "SHOOTFLOW_BROKER_URL": redis_server.url,
         "SHOOTFLOW_PAGE_LOAD_TIMEOUT": "5",

@@ -73,6 +73,115 @@ class RedisServer:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+def _unprivileged_account():
+    import pwd
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        name = "shootflow-tests"
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", name], capture_output=True)
+        return pwd.getpwnam(name)
+
+
+def postgres_bin_dir():
+    """Where Debian's `postgresql` package put initdb and postgres (the newest version's),
+    or None when it is not installed."""
+    found = [path.parent for path in Path("/usr/lib/postgresql").glob("*/bin/postgres")]
+    return max(found, key=lambda path: tuple(map(int, path.parent.name.split("."))),
+               default=None)
+
+
+class PostgresServer:
+    """A private PostgreSQL server: a cluster made by initdb in a temporary folder, listening
+    on a free port on 127.0.0.1 only (trust authentication, user `postgres`), its socket in
+    that folder. PostgreSQL refuses to run as root, so as root it runs as `nobody` (or a
+    system user made for it where there is none). Each create_database() gives a fresh,
+    empty database. stop() removes the folder."""
+
+    def __init__(self):
+        import tempfile
+        self.bin = postgres_bin_dir()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL is not installed (Debian's package: postgresql); "
+                               "`make test DATABASE=postgresql` installs it")
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="shootflow-postgres-"))
+        self.data = self.workdir / "data"
+        self.log = self.workdir / "postgres.log"
+        self.run_as = {}  # ourselves, unless we are root
+        if os.geteuid() == 0:
+            account = _unprivileged_account()
+            self.run_as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            os.chown(self.workdir, account.pw_uid, account.pw_gid)
+        self.proc = None
+        try:
+            self._run(["initdb", "--pgdata", str(self.data), "--username", "postgres",
+                       "--auth", "trust", "--encoding", "UTF8", "--locale", "C", "--no-sync"])
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _run(self, command):
+        done = subprocess.run([str(self.bin / command[0]), *command[1:]], cwd=self.workdir,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                   "LC_ALL": "C"},
+                              capture_output=True, text=True, **self.run_as)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {done.stdout}{done.stderr}")
+
+    def start(self):
+        # Durability settings off (a test database dies with the run anyway). A time zone
+        # far from UTC: a naive UTC datetime compared with an aware one is then wrong by
+        # hours, not by nothing, so such a mistake fails the tests.
+        settings = {"listen_addresses": "127.0.0.1", "port": self.port,
+                    "unix_socket_directories": self.workdir, "max_connections": 300,
+                    "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                    "timezone": "Pacific/Chatham", "logging_collector": "off"}
+        options = [f"--{name.replace('_', '-')}={value}" for name, value in settings.items()]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(self.bin / "postgres"), "-D", str(self.data), *options],
+                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+                start_new_session=True, **self.run_as)
+        wait_for(self._answers, timeout=60, message="PostgreSQL to accept connections")
+
+    def _answers(self):
+        import psycopg
+        if self.proc.poll() is not None:
+            raise AssertionError(f"postgres exited:\n{self.log.read_text(errors='replace')}")
+        try:
+            with psycopg.connect(self.url("postgres"), connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def url(self, database):
+        """The URL a user would write in SHOOTFLOW_DATABASE_URL for one of its databases."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, prefix="shootflow"):
+        """A new, empty database; its URL."""
+        import psycopg
+        name = f"{prefix}_{os.urandom(4).hex()}".lower()
+        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self):
+        """Stop the server (fast shutdown: open sessions are ended) and remove its files."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 class CeleryWorker:
     """`celery worker` as a user runs it, on every queue."""
 

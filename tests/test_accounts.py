@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from shootflow import accounts, create_app
 from shootflow.accounts import authenticate, find_user
+from shootflow.config import database_url
 from shootflow.lifecycle import create_bundle
 from shootflow.extensions import db
 from shootflow.models import ApiToken, Bundle, Shot, User
@@ -200,22 +201,23 @@ def test_delete_removes_the_user_their_bundles_and_images(auth_app):
     assert not store.absolute(image).exists() and not store.absolute(image).parent.exists()
 
 
-def test_upgrading_gives_existing_users_a_secret_and_no_operator_role(tmp_path, app):
+def test_upgrading_gives_existing_users_a_secret_and_no_operator_role(new_database, app):
     """Sessions from before 0005 carry no secret, so they end; nobody becomes an operator."""
-    old = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.db'}"})
+    old = create_app({"SQLALCHEMY_DATABASE_URI": database_url(new_database("old"))})
     with old.app_context():
         upgrade(revision="0004")
         for name in ("early", "later"):
-            db.session.execute(text("INSERT INTO user (username, password_hash, created_at) "
+            db.session.execute(text('INSERT INTO "user" (username, password_hash, created_at) '
                                     "VALUES (:name, 'x', '2026-01-01')"), {"name": name})
         db.session.commit()
         upgrade()
-        rows = db.session.execute(text("SELECT is_operator, session_secret FROM user")).all()
+        rows = db.session.execute(text('SELECT is_operator, session_secret FROM "user"')).all()
         assert [operator for operator, _ in rows] == [0, 0]
         session_secrets = [secret for _, secret in rows]
         assert all(re.fullmatch(r"[0-9a-f]{32}", secret) for secret in session_secrets)
         assert len(set(session_secrets)) == 2
+        db.session.rollback()  # end the reads: an open one would hold up ALTER TABLE
         downgrade(revision="0004")
-        assert db.session.execute(text("SELECT count(*) FROM user")).scalar() == 2
+        assert db.session.execute(text('SELECT count(*) FROM "user"')).scalar() == 2
         db.session.remove()
         db.engine.dispose()

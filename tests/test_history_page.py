@@ -1,11 +1,12 @@
 """The history page: every bundle, a page at a time, searched by URL or title and kept to one
 state, with each bundle's shots counted; bad queries answered 400, nothing written."""
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from shootflow.extensions import db
+from shootflow.history import encode_cursor
 from shootflow.lifecycle import create_bundle
 from shootflow.models import Bundle, BundleState, ShotState, utcnow
 from tests.helpers import row_counts
@@ -61,6 +62,10 @@ def test_search_by_url_or_title_and_state(client, bundles):
 @pytest.mark.parametrize("query, message", [
     ("state=finished", "There is no bundle state &#39;finished&#39;"),
     ("cursor=not-a-cursor", "cursor is not one this server gave"),
+    # Well formed, but with a time zone ours never have: on PostgreSQL it would be compared
+    # in the server's zone and give a wrong page.
+    ("cursor=" + encode_cursor(datetime(2026, 1, 1, tzinfo=timezone.utc), "f" * 24),
+     "cursor is not one this server gave"),
     ("q=" + "x" * 201, "Search for at most 200 characters."),
 ])
 def test_bad_queries_are_refused(client, bundles, query, message):

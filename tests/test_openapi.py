@@ -19,6 +19,7 @@ from schemathesis.checks import (
 )
 
 from shootflow.capture.options import OptionError, read_options
+from shootflow.config import database_url
 from shootflow.web.openapi import AUTOMATIC_METHODS
 from tests.helpers import headless_chromium
 from tests.servers import ROOT, LiveServer
@@ -175,7 +176,7 @@ FUZZ_DB = 9  # a Redis database of the tests' server that no worker reads
 
 
 @pytest.fixture(scope="module")
-def fuzzed_app(tmp_path_factory, redis_server, celery_app):
+def fuzzed_app(tmp_path_factory, new_database, redis_server, celery_app):
     """The app with its own database, media folder and queue (a Redis database no worker
     reads): the fuzz's bundles stay queued, are never captured, and leave nothing behind
     in the database the other tests share. No request waits for a capture."""
@@ -185,7 +186,7 @@ def fuzzed_app(tmp_path_factory, redis_server, celery_app):
     root = tmp_path_factory.mktemp("fuzz")
     queue = redis_server.url.rsplit("/", 1)[0] + f"/{FUZZ_DB}"
     app = create_app({"TESTING": True,
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'fuzz.db'}",
+                      "SQLALCHEMY_DATABASE_URI": database_url(new_database("fuzz")),
                       "MEDIA_DIR": str(root / "media"), "BROKER_URL": queue,
                       "RESULT_BACKEND": queue, "WAITING_REQUESTS": 0})
     with app.app_context():

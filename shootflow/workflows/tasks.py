@@ -50,16 +50,23 @@ def _store():
     return MediaStore(current_app.config["MEDIA_DIR"])
 
 
+def for_row(text, limit):
+    """Text from a page as a Shot row keeps it: at most limit characters, and U+FFFD for NUL
+    (as HTML reads it), which PostgreSQL's text columns refuse and a script may write."""
+    text = clip(text, limit)
+    return text.replace("\x00", "\ufffd") if text else text
+
+
 def fit_for_row(result):
-    """The capture result with its title and final URL no longer than a Shot row keeps them
-    (the engine cuts them too; this holds whatever engine made the result)."""
-    return dataclasses.replace(result, title=clip(result.title, TITLE_LIMIT),
-                               final_url=clip(result.final_url, URL_LIMIT))
+    """The capture result with its title and final URL as a Shot row keeps them (the engine
+    cuts them too; this holds whatever engine made the result)."""
+    return dataclasses.replace(result, title=for_row(result.title, TITLE_LIMIT),
+                               final_url=for_row(result.final_url, URL_LIMIT))
 
 
 def _fail(shot, message, kind=None):
-    """Fail the shot with message, no longer than a Shot row keeps it (it may quote the page)."""
-    lifecycle.fail_shot(shot, clip(message, ERROR_LIMIT), kind)
+    """Fail the shot with message, as a Shot row keeps it (it may quote the page)."""
+    lifecycle.fail_shot(shot, for_row(message, ERROR_LIMIT), kind)
 
 
 def backoff_seconds(attempts):
@@ -133,7 +140,7 @@ def capture(self, shot_id):
                  "cancelled" if shot.state == ShotState.CANCELLED else "taken over")
         return shot_id
     if error and kind in TRANSIENT and shot.attempts < current_app.config["CAPTURE_ATTEMPTS"]:
-        _try_again(shot, clip(error, ERROR_LIMIT), kind)
+        _try_again(shot, for_row(error, ERROR_LIMIT), kind)
         return shot_id
     if error:
         _fail(shot, error, kind)
