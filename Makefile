@@ -10,6 +10,13 @@ DATABASE := sqlite
 ifeq ($(filter $(DATABASE),sqlite postgresql),)
 $(error DATABASE must be sqlite or postgresql, not '$(DATABASE)')
 endif
+# The broker the tests run on: redis, or amqp (`make test BROKER=amqp`: a private RabbitMQ node
+# the tests start, with Redis keeping the results; only the tests marked amqp run then, those
+# of the canvas, cancelling and the broker's faults). Command line only, like DATABASE.
+BROKER := redis
+ifeq ($(filter $(BROKER),redis amqp),)
+$(error BROKER must be redis or amqp, not '$(BROKER)')
+endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Each package is looked for by what it provides: a command, a module, a font family.
@@ -32,6 +39,11 @@ ifeq ($(DATABASE),postgresql)
 OS_PACKAGES_CHECK += ; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"
 endif
+# The tests' RabbitMQ node runs the start script of Debian's package (and its Erlang's epmd).
+ifeq ($(BROKER),amqp)
+OS_PACKAGES_CHECK += ; \
+	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$$missing rabbitmq-server"
+endif
 
 .PHONY: run test bench setup os-packages
 .DEFAULT_GOAL := run
@@ -41,7 +53,8 @@ run: setup
 	$(BIN)/python -m shootflow.launcher
 
 test: setup
-	SHOOTFLOW_TEST_DATABASE=$(DATABASE) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	SHOOTFLOW_TEST_DATABASE=$(DATABASE) SHOOTFLOW_TEST_BROKER=$(BROKER) \
+	  $(BIN)/python -m pytest $(if $(filter amqp,$(BROKER)),-m amqp) $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -7,28 +7,39 @@ result_accept_content = ["json"]
 task_serializer = "json"
 result_serializer = "json"
 
+# The same objects declare the queues on Redis (emulated by kombu) and on RabbitMQ, where every
+# process must declare them alike (a queue or exchange declared again with other settings is
+# refused): durable exchanges and queues, which with Celery's persistent messages outlive a
+# broker restart. No x-max-priority: people and schedules already have lanes of their own, and
+# a priority argument could never be added to a queue that exists without deleting it.
+_capture = Exchange("capture", type="direct", durable=True)
 task_queues = (
     # Two lanes for captures (see shootflow.workflows.canvas.capture_lane); a capture worker
-    # consumes both, and kombu takes from its queues in turn.
-    Queue("capture", Exchange("capture", type="direct"), routing_key="capture"),
-    Queue("capture.bulk", Exchange("capture", type="direct"), routing_key="capture.bulk"),
+    # consumes both, and kombu takes from its queues in turn (on RabbitMQ the broker hands
+    # a freed process a message from any of them, so the turns are looser there).
+    Queue("capture", _capture, routing_key="capture", durable=True),
+    Queue("capture.bulk", _capture, routing_key="capture.bulk", durable=True),
     # Watches' runs: the capture worker takes them in turn with the others; the interactive
     # worker never does, so a large schedule never makes a person wait.
-    Queue("capture.scheduled", Exchange("capture", type="direct"),
-          routing_key="capture.scheduled"),
-    Queue("images", Exchange("images", type="direct"), routing_key="images"),
-    Queue("default", Exchange("default", type="direct"), routing_key="default"),
+    Queue("capture.scheduled", _capture, routing_key="capture.scheduled", durable=True),
+    Queue("images", Exchange("images", type="direct", durable=True), routing_key="images",
+          durable=True),
+    Queue("default", Exchange("default", type="direct", durable=True), routing_key="default",
+          durable=True),
 )
 task_default_queue = "default"
 task_default_exchange = "default"
 task_default_routing_key = "default"
+# Queues only, no routing keys: Celery then sends each message to its queue by name (through
+# the broker's default exchange), so a capture that canvas.capture_lane sends to another lane
+# cannot carry the interactive lane's key with it.
 task_routes = {
-    "shots.capture": {"queue": "capture", "routing_key": "capture"},
-    "shots.process": {"queue": "images", "routing_key": "images"},
-    "watches.score": {"queue": "images", "routing_key": "images"},
-    "bundles.*": {"queue": "default", "routing_key": "default"},
-    "watches.*": {"queue": "default", "routing_key": "default"},
-    "webhooks.*": {"queue": "default", "routing_key": "default"},
+    "shots.capture": {"queue": "capture"},
+    "shots.process": {"queue": "images"},
+    "watches.score": {"queue": "images"},
+    "bundles.*": {"queue": "default"},
+    "watches.*": {"queue": "default"},
+    "webhooks.*": {"queue": "default"},
 }
 
 # A capture is acknowledged only once it has finished, so a lost worker's capture is redelivered;
@@ -37,8 +48,11 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 
-# Redelivery of unacknowledged messages happens after the visibility timeout; every time limit
-# must stay well below it or a long task would be handed to a second worker while still running.
+# On Redis, redelivery of unacknowledged messages happens after the visibility timeout; every
+# time limit must stay well below it or a long task would be handed to a second worker while
+# still running. For RabbitMQ, shootflow.celery_app puts publisher confirms here instead: there a
+# message comes back when its worker's connection closes, or after the server's consumer_timeout
+# (30 minutes by default), which must likewise stay above the time limits.
 broker_transport_options = {"visibility_timeout": 3600}
 # A result-store outage fails fast (about 3 s) instead of holding a web request for 20 s;
 # work it interrupts is finished by the watchdog once the broker is back.

@@ -3,6 +3,8 @@ import logging
 
 from celery import Celery, Task
 
+from .config import broker_kind
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +24,10 @@ def celery_init_app(app):
         broker_url=app.config["BROKER_URL"],
         result_backend=app.config["RESULT_BACKEND"],
     )
-    _apply_visibility_timeout(celery_app, app.config["VISIBILITY_TIMEOUT"])
+    if broker_kind(app.config["BROKER_URL"]) == "amqp":
+        _apply_publisher_confirms(celery_app)
+    else:
+        _apply_visibility_timeout(celery_app, app.config["VISIBILITY_TIMEOUT"])
     celery_app.conf.beat_schedule = {
         "watchdog": {"task": "bundles.watchdog",
                      "schedule": float(app.config["WATCHDOG_INTERVAL"])},
@@ -51,3 +56,11 @@ def _apply_visibility_timeout(celery_app, seconds):
     conf.broker_transport_options = {**conf.broker_transport_options, **sweep}
     conf.result_backend_transport_options = {**conf.result_backend_transport_options,
                                              "visibility_timeout": seconds}
+
+
+def _apply_publisher_confirms(celery_app):
+    """On RabbitMQ: every publish waits until the broker has taken the message (and written it,
+    for these durable queues), so a submit answered 202 has its message safe. The visibility
+    timeout is Redis's and means nothing here: RabbitMQ hands an unacknowledged message out
+    again as soon as its worker's connection closes."""
+    celery_app.conf.broker_transport_options = {"confirm_publish": True}

@@ -112,6 +112,55 @@ def database_url(raw):
     return f"{driver}://{rest}"
 
 
+# The brokers shootflow runs on, by URL scheme: Redis, or RabbitMQ over AMQP (py-amqp, which
+# comes with Celery). Chords keep their counters in the result store, which must be Redis.
+BROKER_KINDS = {"redis": "redis", "rediss": "redis",
+                "amqp": "amqp", "amqps": "amqp", "pyamqp": "amqp"}
+RESULT_SCHEMES = ("redis", "rediss")
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+
+
+def _scheme(url):
+    scheme, separator, _ = url.partition("://")
+    return scheme.lower() if separator else ""
+
+
+def _given(url):
+    """What a refused URL looked like, without the rest, which may hold a password."""
+    scheme, separator, _ = url.partition("://")
+    return f"a URL starting {scheme + separator!r}" if separator else "no URL scheme"
+
+
+def broker_kind(url):
+    """'redis' or 'amqp' (RabbitMQ): which broker a broker URL names, or None."""
+    return BROKER_KINDS.get(_scheme(url))
+
+
+def broker_urls(environ):
+    """(broker URL, result backend URL) from SHOOTFLOW_BROKER_URL and SHOOTFLOW_RESULT_BACKEND.
+
+    The result store defaults to the broker when that is Redis. RabbitMQ keeps no results
+    a chord can count on, so with an AMQP broker the result store must be named too."""
+    broker = environ.get("SHOOTFLOW_BROKER_URL", "").strip() or DEFAULT_BROKER_URL
+    kind = broker_kind(broker)
+    if kind is None:
+        raise RuntimeError(
+            "SHOOTFLOW_BROKER_URL must be redis://HOST[:PORT]/DB or, for RabbitMQ, "
+            f"amqp://USER:PASSWORD@HOST[:PORT]/VHOST, got {_given(broker)}")
+    result = environ.get("SHOOTFLOW_RESULT_BACKEND", "").strip()
+    if not result and kind == "amqp":
+        raise RuntimeError(
+            "SHOOTFLOW_BROKER_URL is RabbitMQ (amqp://), which keeps no task results, and "
+            "SHOOTFLOW_RESULT_BACKEND is not set: bundles are Celery chords, whose counters "
+            "need a result store. Set SHOOTFLOW_RESULT_BACKEND=redis://HOST:6379/0 as well.")
+    result = result or broker
+    if _scheme(result) not in RESULT_SCHEMES:
+        raise RuntimeError(
+            "SHOOTFLOW_RESULT_BACKEND must be redis://HOST[:PORT]/DB (chords keep their "
+            f"counters there), got {_given(result)}")
+    return broker, result
+
+
 def _viewport(raw):
     try:
         width, height = (int(part) for part in raw.lower().split("x"))
@@ -134,8 +183,7 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = database_url(env(
             "SHOOTFLOW_DATABASE_URL", f"sqlite:///{Path(self.INSTANCE_DIR) / 'shootflow.db'}"))
         self.MEDIA_DIR = env("SHOOTFLOW_MEDIA_DIR", str(Path(self.INSTANCE_DIR) / "media"))
-        self.BROKER_URL = env("SHOOTFLOW_BROKER_URL", "redis://127.0.0.1:6379/0")
-        self.RESULT_BACKEND = env("SHOOTFLOW_RESULT_BACKEND", self.BROKER_URL)
+        self.BROKER_URL, self.RESULT_BACKEND = broker_urls(os.environ)
         self.MAX_BUNDLE_URLS = _int("SHOOTFLOW_MAX_BUNDLE_URLS", 1000)
         self.AUTH = _switch("SHOOTFLOW_AUTH", "off")
         # Failed sign-ins allowed per username and per client address in a moving window.

@@ -4,7 +4,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from .config import BASE_DIR, instance_dir, private_file
+from .config import BASE_DIR, broker_kind, instance_dir, private_file
 
 PASSWORD_FILE = "flower_password"
 
@@ -39,6 +39,13 @@ def main():
     if password_file:
         print(f"shootflow: Flower at http://{address}:{port}/ — user {user!r}, password in "
               f"{password_file} (set SHOOTFLOW_FLOWER_PASSWORD to choose one)", flush=True)
+    if (broker_kind(env.get("SHOOTFLOW_BROKER_URL", "")) == "amqp"
+            and not env.get("FLOWER_BROKER_API")):
+        # Flower reads RabbitMQ's queues only through its management plugin's HTTP API; the
+        # Workers and Tasks tabs (and revoking) go through the broker and work regardless.
+        print("shootflow: Flower's Broker tab is empty on RabbitMQ unless FLOWER_BROKER_API "
+              "names its management API (http://USER:PASSWORD@HOST:15672/api/); /ops shows "
+              "the queue lengths", flush=True)
     celery = str(Path(sys.executable).with_name("celery"))
     os.chdir(BASE_DIR)
     os.execve(celery, [celery, "-A", "wsgi:celery_app", "flower"], env)

@@ -21,7 +21,7 @@ RUN_AS_VAR = "SHOOTFLOW_RUN_AS"
 def reachable(url, timeout=1.0):
     """True when something accepts TCP connections at the URL's host and port."""
     parts = urlsplit(url)
-    default_port = {"redis": 6379, "rediss": 6379, "amqp": 5672}.get(parts.scheme, 6379)
+    default_port = {"amqp": 5672, "pyamqp": 5672, "amqps": 5671}.get(parts.scheme, 6379)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1",
                                        parts.port or default_port), timeout=timeout):
@@ -31,7 +31,10 @@ def reachable(url, timeout=1.0):
 
 
 def processes(config, environ):
-    """The Procfile entries to start: a private redis only when no broker is set or running."""
+    """The Procfile entries to start: a private redis only when no broker is set or running.
+
+    A configured broker is never replaced, RabbitMQ included; with RabbitMQ, Config has made
+    sure the result store is named (SHOOTFLOW_RESULT_BACKEND), so nothing is started for it."""
     names = list(ALWAYS)
     if reachable(config.BROKER_URL):
         return names

@@ -3,8 +3,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from amqp.exceptions import ChannelError
 from celery.signals import before_task_publish
+from kombu.exceptions import ChannelError
 
 QUEUES = ("capture", "capture.bulk", "capture.scheduled", "images", "default")
 SENT_AT_HEADER = "shootflow_sent_at"
@@ -33,7 +33,8 @@ class WorkerStatus:
 
 
 def _oldest_age(channel, queue, now):
-    """Age in seconds of the message that has waited longest; Redis brokers only."""
+    """Age in seconds of the message that has waited longest; Redis brokers only (RabbitMQ
+    shows a queue's messages only by handing them out)."""
     client = getattr(channel, "client", None)
     if client is None:
         return None
@@ -47,6 +48,19 @@ def _oldest_age(channel, queue, now):
     return max(0.0, now - float(sent_at))
 
 
+def waiting_messages(channel, queue):
+    """How many messages wait in the queue for a worker (not those a worker holds unacknowledged),
+    asked by a passive declare: the same question on Redis and on RabbitMQ. A queue the broker
+    does not have (it restarted empty and no worker has declared it since) holds none, except
+    on Redis, where a list may outlive its binding. (RabbitMQ closes the channel that asked
+    about a missing queue; py-amqp opens it again at once, so the channel stays usable.)"""
+    try:
+        return channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:
+        size = getattr(channel, "_size", None)  # kombu's Redis channel: the list's length
+        return size(queue) if size else 0
+
+
 def queue_status(celery_app, queues=QUEUES):
     """Waiting messages per queue, straight from the broker."""
     now = time.time()
@@ -55,12 +69,8 @@ def queue_status(celery_app, queues=QUEUES):
         connection.ensure_connection(max_retries=1, timeout=2)
         channel = connection.default_channel
         for name in queues:
-            try:
-                _, waiting, _ = channel.queue_declare(queue=name, passive=True)
-            except ChannelError:  # its binding is gone (no worker declared it); count anyway
-                size = getattr(channel, "_size", None)
-                waiting = size(name) if size else None
-            statuses.append(QueueStatus(name, waiting, _oldest_age(channel, name, now)))
+            statuses.append(QueueStatus(name, waiting_messages(channel, name),
+                                        _oldest_age(channel, name, now)))
     return statuses
 
 

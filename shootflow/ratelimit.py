@@ -10,10 +10,14 @@ from limits.strategies import MovingWindowRateLimiter
 log = logging.getLogger(__name__)
 
 
-def storage_uri(broker_url):
-    """Where the limits count: the broker's Redis, shared by every web process, when it is
-    Redis; else this process's memory."""
-    return broker_url if broker_url.startswith(("redis://", "rediss://")) else "memory://"
+def storage_uri(config):
+    """Where the limits count: a Redis every web process shares, the broker's or else the
+    result store's (with RabbitMQ as the broker, results are in Redis); else this process's
+    memory."""
+    for url in (config["BROKER_URL"], config["RESULT_BACKEND"]):
+        if url.startswith(("redis://", "rediss://")):
+            return url
+    return "memory://"
 
 
 class URLRateLimit:

@@ -70,7 +70,7 @@ UNAVAILABLE = ("The task queue is unavailable right now, so nothing was captured
 def _rate_limit():
     limit = current_app.extensions.get("shootflow.ratelimit")
     if limit is None:
-        limit = URLRateLimit(storage_uri(current_app.config["BROKER_URL"]))
+        limit = URLRateLimit(storage_uri(current_app.config))
         current_app.extensions["shootflow.ratelimit"] = limit
     return limit
 

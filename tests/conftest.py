@@ -1,10 +1,11 @@
-"""Fixtures that start the real things: redis-server, a Celery worker, Chromium, the app."""
+"""Fixtures that start the real things: redis-server (or RabbitMQ), a Celery worker, Chromium,
+the app."""
 import os
 
 import pytest
 
 from tests.servers import (CanaryServer, CeleryBeat, CeleryWorker, LiveServer, PageServer,
-                           PostgresServer, RedisServer, free_port)
+                           PostgresServer, RabbitServer, RedisServer, free_port)
 
 # The database the suite runs on: SHOOTFLOW_TEST_DATABASE=postgresql runs it on a private
 # PostgreSQL server (`make test DATABASE=postgresql`), else SQLite files.
@@ -14,9 +15,24 @@ if DATABASE not in DATABASES:
     raise pytest.UsageError(f"SHOOTFLOW_TEST_DATABASE must be one of {', '.join(DATABASES)}, "
                             f"not {DATABASE!r}")
 
+# The broker the suite runs on: SHOOTFLOW_TEST_BROKER=amqp makes it a private RabbitMQ node, with
+# the private redis-server as the result store (`make test BROKER=amqp` runs the tests marked
+# amqp so), else the redis-server is both.
+BROKERS = ("redis", "amqp")
+BROKER = os.environ.get("SHOOTFLOW_TEST_BROKER", "").strip().lower() or "redis"
+if BROKER not in BROKERS:
+    raise pytest.UsageError(f"SHOOTFLOW_TEST_BROKER must be one of {', '.join(BROKERS)}, "
+                            f"not {BROKER!r}")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "amqp: what must hold on RabbitMQ too; `make test BROKER=amqp` runs these "
+                   "tests (pytest -m amqp) with SHOOTFLOW_TEST_BROKER=amqp")
+
 
 def pytest_report_header():
-    return f"database: {DATABASE}"
+    return f"database: {DATABASE}, broker: {BROKER}"
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +40,20 @@ def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbit_server(tmp_path_factory):
+    server = RabbitServer(tmp_path_factory.mktemp("rabbitmq"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker_server(request):
+    """The server the suite's broker runs on (start, stop, kill(wipe), url, workdir): the
+    redis-server, or the RabbitMQ node with SHOOTFLOW_TEST_BROKER=amqp."""
+    return request.getfixturevalue("rabbit_server" if BROKER == "amqp" else "redis_server")
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +73,7 @@ def new_database(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def test_env(tmp_path_factory, redis_server, new_database):
+def test_env(tmp_path_factory, redis_server, broker_server, new_database):
     """The environment shared by the app under test and its worker."""
     root = tmp_path_factory.mktemp("shootflow")
     env = {
@@ -51,7 +81,8 @@ def test_env(tmp_path_factory, redis_server, new_database):
         "SHOOTFLOW_DATABASE_URL": (new_database("test") if DATABASE == "postgresql"
                                    else f"sqlite:///{root / 'test.db'}"),
         "SHOOTFLOW_MEDIA_DIR": str(root / "media"),
-        "SHOOTFLOW_BROKER_URL": redis_server.url,
+        "SHOOTFLOW_BROKER_URL": broker_server.url,
+        "SHOOTFLOW_RESULT_BACKEND": redis_server.url,
         "SHOOTFLOW_PAGE_LOAD_TIMEOUT": "5",
         "SHOOTFLOW_MAX_BUNDLE_URLS": "5",
         # The watchdog only runs while test_watchdog starts beat; then it acts quickly.

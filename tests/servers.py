@@ -1,4 +1,5 @@
-"""Real processes the tests run: redis-server, a Celery worker, a page server, the web app."""
+"""Real processes the tests run: redis-server, PostgreSQL, RabbitMQ, a Celery worker, a page
+server, the web app."""
 import base64
 import collections
 import html
@@ -180,6 +181,121 @@ class PostgresServer:
                 self.proc.kill()
                 self.proc.wait(10)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _free_ports(count):
+    """count different free ports of 127.0.0.1."""
+    ports = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+
+class RabbitServer:
+    """A private RabbitMQ node of Debian's `rabbitmq-server` package, as the tests' broker.
+
+    Everything it has is its own: the node name shootflow-test-<port>@localhost, the AMQP port,
+    the Erlang distribution port and an epmd, all on free ports of 127.0.0.1 only; its
+    settings, Erlang cookie and log in root, its database (queues, messages, users) in
+    root/data, which is .workdir. The user guest may connect from loopback only, as by default.
+
+    It runs the package's own start script, in the foreground. Not /usr/sbin/rabbitmq-server:
+    that wrapper switches to the `rabbitmq` user and to the machine's node under
+    /var/lib/rabbitmq; the script runs as whoever starts it, root included.
+
+    start, stop and kill(wipe) do what RedisServer's do: durable queues and persistent
+    messages outlive a stop or a kill; a wipe deletes the database, so the node comes back
+    empty. stop() also ends its epmd: nothing is left running."""
+
+    def __init__(self, root):
+        if not RABBITMQ_SERVER.exists():
+            raise RuntimeError("RabbitMQ is not installed (Debian's package: rabbitmq-server); "
+                               "`make test BROKER=amqp` installs it")
+        self.root = Path(root)
+        self.workdir = self.root / "data"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port, self.dist_port, self.epmd_port = _free_ports(3)
+        self.node = f"shootflow-test-{self.port}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        self.log = self.root / "rabbitmq.log"
+        (self.root / "rabbitmq.conf").write_text(
+            f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
+            "loopback_users.guest = true\n")
+        (self.root / "enabled_plugins").write_text("[].\n")
+        (self.root / "rabbitmq-env.conf").write_text("")  # not the machine's /etc/rabbitmq one
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
+            "HOME": str(self.root),  # where Erlang keeps the node's cookie
+            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "ERL_EPMD_PORT": str(self.epmd_port), "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": str(self.workdir),
+            "RABBITMQ_LOG_BASE": str(self.root / "log"), "RABBITMQ_LOGS": "-",
+            "RABBITMQ_CONFIG_FILE": str(self.root / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.root / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
+            "RABBITMQ_CONF_ENV_FILE": str(self.root / "rabbitmq-env.conf"),
+            # Node-to-node traffic on loopback too; and no schedulers spinning while idle, on a
+            # machine whose cores the browsers need.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1} "
+                                                   "+sbwt none +sbwtdcpu none +sbwtdio none",
+        }
+        self.proc = self.epmd = None
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start(self):
+        if self.epmd is None or self.epmd.poll() is not None:
+            self.epmd = subprocess.Popen(
+                ["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(RABBITMQ_SERVER)], cwd=self.root, env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._answers, timeout=90, interval=0.25, message="RabbitMQ to accept AMQP")
+
+    def _answers(self):
+        from kombu import Connection
+        if self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"rabbitmq-server exited; the end of {self.log}:\n{tail}")
+        connection = Connection(self.url, connect_timeout=2)
+        try:
+            connection.connect()
+            return True
+        except (OSError, *connection.connection_errors):
+            return False
+        finally:
+            connection.release()
+
+    def stop(self):
+        """Stop the node as a supervisor would (SIGTERM: it closes its queues), and its epmd."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # the script passes it on to the Erlang VM
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if self.epmd is not None and self.epmd.poll() is None:
+            self.epmd.terminate()
+            self.epmd.wait(10)
+
+    def kill(self, wipe=False):
+        """Kill the node outright; with wipe, delete its database, so it comes back empty."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        if wipe:
+            for path in self.workdir.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 class CeleryWorker:

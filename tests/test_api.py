@@ -1,5 +1,6 @@
 """The JSON API against a real broker, worker and Chromium."""
 import io
+import secrets
 
 import pytest
 from PIL import Image
@@ -129,6 +130,17 @@ def test_too_many_urls_a_minute_from_one_client_is_429(ctx, app, client, redis_s
         assert other.status_code == 202
     finally:
         app.config["URLS_PER_MINUTE"] = 3000
+
+
+@pytest.mark.amqp
+def test_every_web_process_counts_in_one_window(app):
+    """Two limiters as two web processes make them share one window: in the broker's Redis,
+    or, with RabbitMQ as the broker, the result store's (never each process's memory)."""
+    from shootflow.ratelimit import URLRateLimit, storage_uri
+    first, second = (URLRateLimit(storage_uri(app.config)) for _ in range(2))
+    client = f"shared-{secrets.token_hex(4)}"
+    assert first.take(client, 4, per_minute=4)
+    assert not second.take(client, 1, per_minute=4)
 
 
 def test_a_client_over_its_limit_costs_no_name_lookups(ctx, app, client, monkeypatch):

@@ -25,6 +25,7 @@ def active_task(celery_app, task_id):
     return None
 
 
+@pytest.mark.amqp
 def test_capture_process_killed_mid_capture_is_captured_again_once(
         ctx, app, client, worker, celery_app, pages):
     body = client.post("/api/v1/bundles", json={
@@ -93,6 +94,7 @@ def publish_raw(celery_app, body, content_type, task="shots.capture"):
             exchange="capture", routing_key="capture")
 
 
+@pytest.mark.amqp
 def test_malformed_and_non_json_messages_run_nothing(ctx, tmp_path, worker, celery_app, client,
                                                     pages):
     marker = tmp_path / "unpickled"

@@ -1,13 +1,18 @@
 """Operating shootflow with a real broker, worker and Chromium: cancel, retry, revoke, wait."""
+import os
+import re
+import subprocess
+import sys
 import time
 
 import pytest
+import requests
 
 from shootflow.extensions import db
 from shootflow.models import Bundle, Shot
-from shootflow.monitoring import queue_status
+from shootflow.monitoring import QUEUES, queue_status
 from tests.helpers import fresh, row_counts, wait_finished
-from tests.servers import PageServer, alive_chromium, wait_for
+from tests.servers import ROOT, PageServer, alive_chromium, free_port, wait_for
 
 
 def running(shot_id):
@@ -22,6 +27,7 @@ def drained(celery_app):
     return capture.waiting == 0 and not any(active.values())
 
 
+@pytest.mark.amqp
 def test_cancel_stops_running_captures_and_queued_shots_never_run(
         ctx, client, worker, celery_app, pages):
     urls = [pages.url("/slow", n=1), pages.url("/slow", n=2),
@@ -51,6 +57,7 @@ def test_cancel_stops_running_captures_and_queued_shots_never_run(
     assert not alive_chromium(browsers)
 
 
+@pytest.mark.amqp
 def test_cancel_one_shot_lets_the_rest_finish(ctx, client, worker, pages):
     body = client.post("/api/v1/bundles", json={
         "urls": [pages.url("/slow", n=3), pages.url(title="Keeps going")]}).get_json()
@@ -66,6 +73,7 @@ def test_cancel_one_shot_lets_the_rest_finish(ctx, client, worker, pages):
     assert again.status_code == 409 and "no longer be cancelled" in again.get_json()["error"]
 
 
+@pytest.mark.amqp
 def test_revoke_from_outside_the_app_reads_as_cancelled(ctx, client, worker, celery_app, pages):
     """What Flower's revoke button sends: a plain revoke of the queued capture task."""
     body = client.post("/api/v1/bundles", json={
@@ -82,6 +90,7 @@ def test_revoke_from_outside_the_app_reads_as_cancelled(ctx, client, worker, cel
     assert bundle.state == "failed"
 
 
+@pytest.mark.amqp
 def test_retry_captures_only_the_failed_shots_again(ctx, client, worker, pages, closed_port_url):
     good = pages.url(title="Good")
     body = client.post("/api/v1/bundles", json={"urls": [good, closed_port_url]}).get_json()
@@ -116,6 +125,7 @@ def test_actions_that_do_not_fit_are_refused(ctx, client, worker, pages, path, m
     assert fresh(Bundle, body["id"]).state == "done" and row_counts() == before
 
 
+@pytest.mark.amqp
 def test_retry_while_running_is_refused(ctx, client, worker, pages):
     body = client.post("/api/v1/bundles", json={"urls": [pages.url("/slow", n=6)]}).get_json()
     response = client.post(f"/api/v1/bundles/{body['id']}/retry")
@@ -191,9 +201,57 @@ def test_synchronous_capture_rejects_bad_input(ctx, client, query, payload, mess
     assert row_counts() == before
 
 
-def test_ops_page_lists_the_worker_and_queue_depths(client, worker, redis_server):
+@pytest.mark.amqp
+def test_ops_page_lists_the_worker_and_queue_depths(client, worker):
     html = client.get("/ops").get_data(as_text=True)
     assert f'data-worker="{worker.name}"' in html
-    for queue in ("capture", "capture.bulk", "images", "default"):
-        assert f'data-queue="{queue}"' in html
+    for queue in QUEUES:  # each with a count: the broker answered for every one
+        assert re.search(rf'data-queue="{re.escape(queue)}"><td>[^<]*</td><td class="num">\d+<',
+                         html), queue
     assert "Open Flower" in html
+
+
+@pytest.mark.amqp
+def test_a_queue_the_broker_lacks_counts_as_empty_and_the_next_is_still_counted(celery_app,
+                                                                               worker):
+    """On RabbitMQ the missing queue's answer closes the channel that asked; the count goes on."""
+    names = ("capture", "shootflow-no-such-queue", "default")
+    statuses = queue_status(celery_app, names)
+    assert [status.name for status in statuses] == list(names)
+    assert [type(status.waiting) for status in statuses] == [int] * 3
+    assert statuses[1].waiting == 0
+
+
+@pytest.mark.amqp
+def test_flower_shows_the_workers_and_their_tasks(ctx, client, worker, pages, tmp_path):
+    """Flower as the Procfile starts it: its Workers and Tasks tabs come from the broker's
+    control and event messages, on Redis and on RabbitMQ alike."""
+    port = free_port()
+    env = dict(os.environ, SHOOTFLOW_FLOWER_PORT=str(port), SHOOTFLOW_FLOWER_PASSWORD="pw",
+               SHOOTFLOW_INSTANCE_DIR=str(tmp_path / "instance"))
+    log = tmp_path / "flower.log"
+    with open(log, "wb") as output:
+        flower = subprocess.Popen([sys.executable, "-m", "shootflow.flower"], cwd=ROOT,
+                                  env=env, stdout=output, stderr=subprocess.STDOUT)
+
+    def api(path):
+        try:
+            response = requests.get(f"http://127.0.0.1:{port}/api/{path}", auth=("admin", "pw"),
+                                    timeout=10)
+        except requests.ConnectionError:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    try:
+        wait_for(lambda: worker.name in (api("workers?refresh=1") or {}), timeout=60,
+                 message=f"Flower to list the worker (log: {log})")
+        body = client.post("/api/v1/bundles", json={"urls": [pages.url(title="Flower")]})
+        shot = fresh(Bundle, body.get_json()["id"]).shots[0]
+        assert wait_finished(shot.bundle_id).state == "done"
+        task = wait_for(lambda: (api("tasks") or {}).get(fresh(Shot, shot.id).task_id),
+                        timeout=30, message="Flower to list the capture")
+        assert task["name"] == "shots.capture" and task["state"] == "SUCCESS"
+        assert f"shot={shot.id}" in task["args"]
+    finally:
+        flower.terminate()
+        flower.wait(10)

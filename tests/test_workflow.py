@@ -6,7 +6,10 @@ from shootflow.extensions import db
 from shootflow.models import Shot
 from shootflow.services import submit_bundle
 from shootflow.storage import MediaStore
+from shootflow.workflows.canvas import LANES
 from tests.helpers import fresh, row_counts, wait_finished
+
+pytestmark = pytest.mark.amqp  # the whole canvas, on either broker
 
 
 def test_all_failed_bundle_ends_failed(ctx, worker, closed_port_url):
@@ -51,3 +54,12 @@ def test_bad_task_arguments_fail_clearly_and_write_nothing(ctx, worker, celery_a
     assert not isinstance(info.value, TaskError)
     assert row_counts() == before
     db.session.rollback()
+
+
+@pytest.mark.parametrize("lane", LANES)
+def test_a_capture_sent_to_a_lane_travels_in_that_queue(ctx, worker, celery_app, lane):
+    """As canvas.capture_lane sends them: the lane's own queue, not the route's default."""
+    result = celery_app.signature("shots.capture", args=("0" * 24,)).set(queue=lane).apply_async()
+    with pytest.raises(Exception, match="no shot with id"):
+        result.get(timeout=30)
+    assert result.queue == lane  # the routing key it was delivered with (result_extended)

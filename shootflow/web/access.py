@@ -136,7 +136,7 @@ def register_access(app):
     login_manager.init_app(app)
     config = app.config
     app.extensions[THROTTLE] = LoginThrottle(
-        storage_uri(config["BROKER_URL"]), config["LOGIN_TRIES_PER_USER"],
+        storage_uri(config), config["LOGIN_TRIES_PER_USER"],
         config["LOGIN_TRIES_PER_ADDRESS"], config["LOGIN_WINDOW"])
     app.register_blueprint(bp)
     app.before_request(_guard)
