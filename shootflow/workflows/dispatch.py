@@ -31,9 +31,6 @@ ORDER_SLACK = timedelta(seconds=2)
 # waits for the next tick).
 TICK_BATCH = 200
 TICK_BUDGET_SECONDS = 30
-# A submit sends its dispatch message right after committing; the watchdog leaves unsent
-# shots this long to it before sending them itself.
-UNSENT_GRACE = timedelta(seconds=5)
 
 
 _table = Shot.__table__
@@ -142,7 +139,10 @@ def watchdog():
     cutoff = now - timedelta(seconds=config["STUCK_AFTER"])
     failed = lifecycle.requeue_silent(cutoff, config["CAPTURE_ATTEMPTS"])
     db.session.commit()
-    resend = lifecycle.undispatched(before=now - UNSENT_GRACE) + lost_messages(cutoff)
+    # A submit's dispatch message may wait behind thumbnails on a busy images lane, and a
+    # 1,000-shot chord takes seconds to send: shots never sent are the watchdog's only once
+    # they have waited STUCK_AFTER, or it would send a busy bundle twice.
+    resend = lifecycle.undispatched(before=cutoff) + lost_messages(cutoff)
     if resend:
         log.warning("watchdog: sending %d captures again", len(resend))
         dispatch(resend)
