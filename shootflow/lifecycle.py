@@ -54,13 +54,16 @@ def _claimable(task_id):
 
 
 def claim_shot(shot, task_id, max_attempts):
-    """Let the message task_id take the shot for one more attempt; commits."""
+    """Let the message task_id take the shot for one more attempt; commits. A message that
+    takes a shot was sent: if it arrived before its sender noted so (a fast broker), the
+    claim notes when."""
     now = utcnow()
     taken = db.session.execute(
         update(Shot).where(Shot.id == shot.id, Shot.attempts < max_attempts,
                            _claimable(task_id))
         .values(state=ShotState.RUNNING, task_id=task_id, started_at=now, heartbeat_at=now,
-                attempts=Shot.attempts + 1)).rowcount
+                attempts=Shot.attempts + 1,
+                dispatched_at=func.coalesce(Shot.dispatched_at, now))).rowcount
     if taken:
         db.session.execute(update(Bundle).where(Bundle.id == shot.bundle_id,
                                                 Bundle.state == BundleState.QUEUED)
