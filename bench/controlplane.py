@@ -35,7 +35,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.procs import ROOT, Processes, free_port, port_open, wait_for
+from bench.procs import ROOT, Processes, free_port, port_open, procfile, wait_for
 
 # The private servers the tests use (RedisServer, PostgresServer): the one place to change
 # if they move.
@@ -236,15 +236,6 @@ class Database:
 
 
 # ---------------------------------------------------------------- the stack
-
-def procfile():
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if ":" in line and not line.lstrip().startswith("#"):
-            name, command = line.split(":", 1)
-            entries[name.strip()] = command.strip()
-    return entries
-
 
 def standin_command(capture_line, pool):
     """The Procfile's capture worker, with the bench's own app module and pool."""

@@ -16,6 +16,16 @@ from pathlib import Path
 from tests.servers import free_port, wait_for  # noqa: F401  (re-exported for bench.run)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile():
+    """{name: command} of every entry of the repository's Procfile."""
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if ":" in line and not line.lstrip().startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
 MARK = "SHOOTFLOW_BENCH_RUN"
 PROC_MARK = "SHOOTFLOW_BENCH_PROC"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import corpus
-from bench.procs import (ROOT, Processes, free_port, machine_busy_seconds, port_open,
+from bench.procs import (ROOT, Processes, free_port, machine_busy_seconds, port_open, procfile,
                          pss_kb, snapshot, stale_runs, tree, wait_for)
 
 PY = sys.executable
@@ -267,7 +267,7 @@ class Stack:
         self.pages_port = free_port()
         self.pages = f"http://127.0.0.1:{self.pages_port}"
         self.hostname = socket.gethostname()
-        self.procfile = self._procfile()
+        self.procfile = procfile()
         base = {k: v for k, v in os.environ.items()
                 if not k.startswith("SHOOTFLOW_") or k in KEPT_ENV}
         os.environ.clear()
@@ -289,14 +289,6 @@ class Stack:
         self.redis = self.pages_proc = None
         self.corpus_stats = None
         self._db = None
-
-    def _procfile(self):
-        entries = {}
-        for line in (ROOT / "Procfile").read_text().splitlines():
-            if ":" in line and not line.lstrip().startswith("#"):
-                name, command = line.split(":", 1)
-                entries[name.strip()] = command.strip()
-        return entries
 
     def start_procfile(self, name):
         # Run from a folder of the bench's own, so relative paths in the Procfile (such as
