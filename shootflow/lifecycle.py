@@ -1,6 +1,10 @@
 """Moving shots and bundles through their states, and the one place that decides a bundle is
 over; no Flask views, no Celery. Each change is a guarded UPDATE, so two processes acting on
-the same row (a redelivered message, the watchdog, a cancel) leave one outcome."""
+the same row (a redelivered message, the watchdog, a cancel) leave one outcome.
+
+Rows are locked in one order, so that two transactions never wait for each other (on
+PostgreSQL, a deadlock that fails one of them): a transaction that changes several shots
+changes them in the order of their ids, and changes their bundle after them."""
 import enum
 import hashlib
 import logging
@@ -234,8 +238,9 @@ def cancel_bundle(bundle):
     ones are processed. Returns the task ids to revoke."""
     if bundle.finished:
         return []
-    bundle.cancelled_at = utcnow()
     task_ids = [cancel_shot(shot) for shot in bundle.shots]
+    db.session.flush()  # the shots first (the session writes them in the order of their ids)
+    bundle.cancelled_at = utcnow()
     db.session.flush()
     settle(bundle.id)
     log.info("bundle %s cancelled", bundle.id)
@@ -255,6 +260,7 @@ def reset_failed(bundle):
                        "error_kind"):
             setattr(shot, column, None)
     if shots:
+        db.session.flush()  # the shots before their bundle
         bundle.state = BundleState.RUNNING
         bundle.finished_at = None
     return shots
@@ -272,7 +278,8 @@ def requeue_silent(cutoff, max_attempts):
               & (func.coalesce(Shot.heartbeat_at, Shot.started_at) < cutoff))
     failed = set()
     for shot_id, bundle_id, attempts in db.session.execute(
-            select(Shot.id, Shot.bundle_id, Shot.attempts).where(silent)).all():
+            select(Shot.id, Shot.bundle_id, Shot.attempts).where(silent)
+            .order_by(Shot.id)).all():
         still = update(Shot).where(Shot.id == shot_id, Shot.attempts == attempts, silent) \
             .execution_options(synchronize_session=False)
         if attempts >= max_attempts:

@@ -1,7 +1,9 @@
 """PostgreSQL, where processes really write at once (SQLite lets in one writer at a time), as
 workers and beats on several machines do. Each guarded claim must leave one winner: a shot is
 taken by one message, a watch's slot runs once, a run is scored (and told) once, and
-watchdogs racing each other, or a capture's claim, double no capture. Runs only when the
+watchdogs racing each other, or a capture's claim, double no capture; and transactions that
+change the same rows lock them in one order, so none waits for another that waits for it
+(a deadlock, which fails one of them). Runs only when the
 suite does: `make test DATABASE=postgresql`."""
 import hashlib
 import io
@@ -22,7 +24,7 @@ from shootflow.extensions import db
 from shootflow.models import Bundle, Shot, ShotState, Watch, WatchRun, WebhookDelivery, utcnow
 from shootflow.services import submit_bundle
 from shootflow.storage import MediaStore
-from shootflow.workflows.dispatch import watchdog
+from shootflow.workflows.dispatch import _note_sent, watchdog
 from tests.conftest import DATABASE
 from tests.helpers import fresh, wait_finished
 from tests.servers import wait_for
@@ -297,6 +299,64 @@ def test_watchdogs_never_take_back_a_capture_just_claimed(racers, queued_bundle)
     pending.get(60)
     shot = fresh(Shot, shot.id)
     assert (shot.state, shot.task_id, shot.attempts) == (ShotState.RUNNING, "claimed", 2)
+
+
+# One order of locks ------------------------------------------------------------------------
+# Each test holds a row as another process's transaction would (its statements are those of
+# claim_shot and of a sender), lets a real process start one of the app's own transactions
+# and wait for that row, then takes the next row the way the rule says. Had the app's
+# transaction taken its rows in another order, the two would wait for each other, and
+# PostgreSQL would fail one of them.
+
+def _send(shot_ids):
+    _note_sent({shot_id: f"sent {shot_id}" for shot_id in shot_ids})
+
+
+def _cancel(bundle_id):
+    lifecycle.cancel_bundle(db.session.get(Bundle, bundle_id))
+    db.session.commit()
+
+
+@pytest.fixture
+def one_racer(test_env):
+    racer = Racers(1)
+    yield racer
+    racer.close()
+
+
+def test_shots_are_changed_in_the_order_of_their_ids(one_racer, queued_bundle):
+    """A sender notes its messages (here given in the opposite order) while a cancel, which
+    changes its shots in the order of their ids, holds the first."""
+    low, high = sorted(shot.id for shot in queued_bundle(2).shots)
+    with db.engine.connect() as cancel:
+        cancel.execute(update(Shot).where(Shot.id == low).values(error="cancelled"))
+        pending = one_racer.start(_send, ([high, low],))
+        wait_for(lambda: _waiting_for_locks() >= 1, timeout=60,
+                 message="the sender to wait for the first shot")
+        cancel.execute(update(Shot).where(Shot.id == high).values(error="cancelled"))
+        cancel.commit()
+    pending.get(60)
+    assert [fresh(Shot, shot_id).task_id for shot_id in (low, high)] == [
+        f"sent {low}", f"sent {high}"]
+
+
+def test_shots_are_changed_before_their_bundle(one_racer, queued_bundle):
+    """A cancel while a capture claims the bundle's first shot: the claim takes the shot,
+    then the bundle (to make it running)."""
+    bundle = queued_bundle(2)
+    low = min(shot.id for shot in bundle.shots)
+    with db.engine.connect() as claim:
+        claim.execute(update(Shot).where(Shot.id == low).values(
+            state=ShotState.RUNNING, task_id="claimed", attempts=1))
+        pending = one_racer.start(_cancel, (bundle.id,))
+        wait_for(lambda: _waiting_for_locks() >= 1, timeout=60,
+                 message="the cancel to wait for the claimed shot")
+        claim.execute(update(Bundle).where(Bundle.id == bundle.id).values(state="running"))
+        claim.commit()
+    pending.get(60)
+    bundle = fresh(Bundle, bundle.id)
+    assert bundle.cancelled_at is not None
+    assert {shot.state for shot in bundle.shots} == {ShotState.CANCELLED}
 
 
 # What a page may put in a row ---------------------------------------------------------------

@@ -42,10 +42,11 @@ _NOTE_SENT = (update(_table)
 def _note_sent(task_ids):
     """Note the shots as sent, under their messages' ids. Sent first, noted after: a crash
     in between leaves shots that look unsent, which are sent again (harmless), never shots
-    that look sent but are not."""
+    that look sent but are not. In the order of the shots' ids, as every change of several
+    shots (see lifecycle)."""
     now = utcnow()
-    db.session.execute(_NOTE_SENT, [{"shot": shot_id, "task": task_id, "at": now}
-                                    for shot_id, task_id in task_ids.items()])
+    db.session.execute(_NOTE_SENT, [{"shot": shot_id, "task": task_ids[shot_id], "at": now}
+                                    for shot_id in sorted(task_ids)])
     db.session.commit()
 
 
