@@ -39,7 +39,7 @@ from bench.procs import ROOT, Processes, free_port, port_open, procfile, wait_fo
 
 # The private servers the tests use (RedisServer, PostgresServer): the one place to change
 # if they move.
-from tests import servers
+from shootflow.testing import servers
 
 BIN = Path(sys.executable).parent
 QUEUES = ("capture", "capture.bulk", "capture.scheduled", "images", "default")
@@ -175,7 +175,7 @@ class Broker:
 
 
 class Database:
-    """A temporary SQLite file, a private PostgreSQL server (`tests.servers`), or the
+    """A temporary SQLite file, a private PostgreSQL server (`shootflow.testing.servers`), or the
     database at --database-url; read by the bench with SQLAlchemy."""
 
     def __init__(self, kind, url, work):

@@ -7,7 +7,7 @@ same local pages, per-capture median and p95, nothing else running in the proces
     .venv/bin/python -m bench.engine --corpus         # bench.corpus pages (images, fonts, JS)
 
 Each run starts a new browser, warms it up with a few captures, then times each capture.
-By default the pages are tests.servers.PageServer's small page, all from one site: the case
+By default the pages are shootflow.testing.pages.PageServer's small page, all from one site: the case
 where a tab reused from capture to capture keeps its renderer, and a new tab costs most.
 --sites 2 makes every capture change site (Chromium then changes renderer in a reused tab
 too); --corpus serves bench.corpus's pages, whose shared stylesheet, script and fonts a
@@ -28,7 +28,7 @@ import shootflow
 from bench import corpus
 from bench.procs import CLK_TCK, free_port, port_open, snapshot, tree, wait_for
 from shootflow.capture import Browser, BrowserOptions, BrowserSession
-from tests.servers import PageServer
+from shootflow.testing.pages import PageServer
 
 # localhost resolves to 127.0.0.1 and ::1 here; the guard refuses a name if any of its
 # addresses is refused.

@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.servers import free_port, wait_for  # noqa: F401  (re-exported for bench.run)
+from shootflow.testing.servers import free_port, wait_for  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 

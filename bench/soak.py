@@ -12,7 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shootflow.capture.processes import read, tree  # noqa: E402
-from tests.servers import CeleryWorker, PageServer, RedisServer, wait_for  # noqa: E402
+from shootflow.testing.pages import PageServer  # noqa: E402
+from shootflow.testing.servers import RedisServer, wait_for  # noqa: E402
+from shootflow.testing.workers import CeleryWorker  # noqa: E402
 
 
 def tree_rss(pid):

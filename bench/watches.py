@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.servers import RedisServer  # noqa: E402
+from shootflow.testing.servers import RedisServer  # noqa: E402
 
 
 def main():

@@ -4,8 +4,16 @@ import os
 
 import pytest
 
-from tests.servers import (CanaryServer, CeleryBeat, CeleryWorker, LiveServer, PageServer,
-                           PostgresServer, RabbitServer, RedisServer, free_port)
+from shootflow.testing.pages import PageServer
+from shootflow.testing.servers import (
+    LiveServer,
+    PostgresServer,
+    RabbitServer,
+    RedisServer,
+    free_port,
+)
+from shootflow.testing.workers import CeleryBeat, CeleryWorker
+from tests.canaries import CanaryServer
 
 # The database the suite runs on: SHOOTFLOW_TEST_DATABASE=postgresql runs it on a private
 # PostgreSQL server (`make test DATABASE=postgresql`), else SQLite files.

@@ -4,7 +4,7 @@ import secrets
 
 from shootflow.extensions import db
 from shootflow.models import Bundle, Shot
-from tests.servers import wait_for
+from shootflow.testing.servers import wait_for
 
 
 def fresh(model, row_id):

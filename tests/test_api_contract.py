@@ -15,8 +15,8 @@ from shootflow.lifecycle import create_bundle
 from shootflow.models import Bundle, Shot, Watch, WatchRun, WebhookDelivery
 from shootflow.services import delete_bundle
 from shootflow.storage import MediaStore
+from shootflow.testing.servers import LiveServer, free_port, wait_for
 from tests.helpers import bearer, fresh, new_token, new_user, wait_finished
-from tests.servers import LiveServer, free_port, wait_for
 
 NO_ID = "000000000000000000000000"
 

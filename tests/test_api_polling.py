@@ -12,8 +12,8 @@ from sqlalchemy import event
 from shootflow.extensions import db
 from shootflow.lifecycle import create_bundle
 from shootflow.models import Shot, utcnow
+from shootflow.testing.servers import wait_for
 from tests.helpers import bearer, fresh, new_token, new_user, wait_finished
-from tests.servers import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from selenium.webdriver.chrome.service import Service
 from shootflow.capture import blocking
 from shootflow.capture.blocking import AdBlocker, autoconsent_script, banner_stylesheet
 from shootflow.capture.chromium import chrome_options
-from tests.servers import ROOT, wait_for
+from shootflow.testing.servers import ROOT, wait_for
 
 NEWS = "https://news.example/article"
 # Adds the stylesheet as a <style> element; answers how many rules Chromium kept.

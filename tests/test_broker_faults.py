@@ -11,9 +11,10 @@ import pytest
 from shootflow.config import broker_urls
 from shootflow.models import Bundle
 from shootflow.monitoring import queue_status
+from shootflow.testing.servers import wait_for
+from shootflow.testing.workers import CeleryWorker
 from tests.conftest import BROKER
 from tests.helpers import fresh, wait_finished
-from tests.servers import CeleryWorker, wait_for
 
 pytestmark = pytest.mark.amqp
 BUNDLE_SIZE = 5  # the tests' SHOOTFLOW_MAX_BUNDLE_URLS

@@ -10,15 +10,27 @@ import psutil
 import pytest
 from PIL import Image
 
-from shootflow.capture import Browser, BrowserOptions, BrowserSession, CaptureResult, PageError
+from shootflow.capture import (
+    Browser,
+    BrowserOptions,
+    BrowserSession,
+    CaptureResult,
+    PageError,
+)
 from shootflow.capture.chromium import chromium_flags
 from shootflow.capture.devtools import DevTools
 from shootflow.capture.limits import ERROR_LIMIT, TITLE_LIMIT, URL_LIMIT, clip
 from shootflow.capture.processes import (
-    OWNER_VAR, PROFILE_PREFIX, read, reap_orphans, tree)
+    OWNER_VAR,
+    PROFILE_PREFIX,
+    read,
+    reap_orphans,
+    tree,
+)
+from shootflow.testing.servers import free_port, wait_for
+from shootflow.testing.workers import alive_chromium
 from shootflow.urls import MAX_URL_LENGTH
 from shootflow.workflows.tasks import fit_for_row
-from tests.servers import alive_chromium, free_port, wait_for
 
 # The test pages are on 127.0.0.1, which the egress guard refuses unless allowed.
 LOCAL = ("127.0.0.1/32",)

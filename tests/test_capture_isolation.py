@@ -9,11 +9,12 @@ import pytest
 from shootflow.capture import Browser, BrowserOptions, BrowserSession, PageError
 from shootflow.capture.devtools import DevTools
 from shootflow.capture.processes import read, tree
-from tests.servers import BASIC_AUTH, wait_for
+from shootflow.testing.pages import BASIC_AUTH
+from shootflow.testing.servers import wait_for
 
 LOCAL = ("127.0.0.1/32",)
 # What a page leaves behind: a cookie, local storage, an IndexedDB record and a service
-# worker that answers later pages of its origin itself (tests.servers.POISONING_WORKER).
+# worker that answers later pages of its origin itself (shootflow.testing.pages.POISONING_WORKER).
 LEAVE_TRACES = """const done = arguments[arguments.length - 1];
 document.cookie = "who=first; max-age=3600; path=/";
 localStorage.setItem("who", "first");

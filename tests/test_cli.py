@@ -19,8 +19,8 @@ import requests
 
 from shootflow.models import Shot
 from shootflow.storage import MediaStore
+from shootflow.testing.servers import LiveServer, free_port, wait_for
 from tests.helpers import fresh, new_token, new_user
-from tests.servers import LiveServer, free_port, wait_for
 
 FINAL = {"done", "partial", "failed", "cancelled"}
 

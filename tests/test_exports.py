@@ -21,6 +21,7 @@ from shootflow.exports import COLUMNS
 from shootflow.extensions import db
 from shootflow.models import Bundle, BundleState, Shot, ShotState, User, new_id, utcnow
 from shootflow.storage import MediaStore
+from shootflow.testing.servers import free_port, wait_for
 from tests.helpers import (
     bearer,
     fresh,
@@ -29,7 +30,6 @@ from tests.helpers import (
     new_user,
     wait_finished,
 )
-from tests.servers import free_port, wait_for
 
 
 def _request(url, body=None, headers=None, method=None):

@@ -12,8 +12,9 @@ import pytest
 from shootflow.capture import BrowserError, BrowserOptions, BrowserSession, PageError
 from shootflow.capture.processes import tree
 from shootflow.models import Bundle, Shot
+from shootflow.testing.servers import wait_for
+from shootflow.testing.workers import alive_chromium
 from tests.helpers import fresh, row_counts, wait_finished
-from tests.servers import alive_chromium, wait_for
 
 
 def active_task(celery_app, task_id):

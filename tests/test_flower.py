@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shootflow.flower import flower_environment
-from tests.servers import ROOT, free_port, wait_for
+from shootflow.testing.servers import ROOT, free_port, wait_for
 
 
 def status(url, auth=None):

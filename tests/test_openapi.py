@@ -20,9 +20,9 @@ from schemathesis.checks import (
 
 from shootflow.capture.options import OptionError, read_options
 from shootflow.config import database_url
+from shootflow.testing.servers import ROOT, LiveServer
 from shootflow.web.openapi import AUTOMATIC_METHODS
 from tests.helpers import headless_chromium
-from tests.servers import ROOT, LiveServer
 
 API_BLUEPRINTS = ("api", "watches")
 

@@ -11,8 +11,10 @@ import requests
 from shootflow.extensions import db
 from shootflow.models import Bundle, Shot
 from shootflow.monitoring import QUEUES, queue_status
+from shootflow.testing.pages import PageServer
+from shootflow.testing.servers import ROOT, free_port, wait_for
+from shootflow.testing.workers import alive_chromium
 from tests.helpers import fresh, row_counts, wait_finished
-from tests.servers import ROOT, PageServer, alive_chromium, free_port, wait_for
 
 
 def running(shot_id):

@@ -21,13 +21,21 @@ from sqlalchemy import delete, select, text, update
 
 from shootflow import create_app, lifecycle, watches
 from shootflow.extensions import db
-from shootflow.models import Bundle, Shot, ShotState, Watch, WatchRun, WebhookDelivery, utcnow
+from shootflow.models import (
+    Bundle,
+    Shot,
+    ShotState,
+    Watch,
+    WatchRun,
+    WebhookDelivery,
+    utcnow,
+)
 from shootflow.services import submit_bundle
 from shootflow.storage import MediaStore
+from shootflow.testing.servers import wait_for
 from shootflow.workflows.dispatch import _note_sent, watchdog
 from tests.conftest import DATABASE
 from tests.helpers import fresh, wait_finished
-from tests.servers import wait_for
 
 pytestmark = pytest.mark.skipif(
     DATABASE != "postgresql",

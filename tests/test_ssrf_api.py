@@ -4,8 +4,8 @@ The test app and worker allow 127.0.0.1 (SHOOTFLOW_ALLOWED_NETWORKS in conftest)
 canary on 127.0.0.2 must never be reached."""
 import pytest
 
+from tests.canaries import BaitServer
 from tests.helpers import row_counts, wait_finished
-from tests.servers import BaitServer
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from shootflow.capture import Browser, BrowserOptions, PageError, egress
+from shootflow.testing.servers import free_port, wait_for
 from shootflow.urls import normalize_url
-from tests.servers import BAIT_ATTEMPTS, BaitServer, CanaryServer, free_port, wait_for
+from tests.canaries import BAIT_ATTEMPTS, BaitServer, CanaryServer
 
 LOCAL = ("127.0.0.1/32",)
 REFUSED_CANARY = r"^refused: 127\.0\.0\.2 is a loopback address$"

@@ -9,9 +9,10 @@ from sqlalchemy import update
 
 from shootflow.extensions import db
 from shootflow.models import Watch, WatchRun, utcnow
+from shootflow.testing.servers import wait_for
+from shootflow.testing.workers import CeleryBeat
 from shootflow.watches import start_due_runs
 from tests.helpers import fresh, wait_finished
-from tests.servers import CeleryBeat, wait_for
 
 PAGE = """<!doctype html><html><head><title>watched</title><style>body{{margin:0;
 height:100vh;background:#ffffff}} #box{{position:absolute;left:0;top:0;width:{width}px;

@@ -9,8 +9,8 @@ import pytest
 
 from shootflow.extensions import db
 from shootflow.models import WebhookDelivery
+from shootflow.testing.servers import wait_for
 from tests.helpers import row_counts, wait_finished
-from tests.servers import wait_for
 from tests.test_watches import PAGE
 
 
