@@ -34,10 +34,13 @@ OS_PACKAGES_CHECK = \
 	fc-list -q "Noto Sans CJK JP" 2>/dev/null || missing="$$missing fonts-noto-cjk"; \
 	fc-list -q "Noto Color Emoji" 2>/dev/null || missing="$$missing fonts-noto-color-emoji"; \
 	fc-list -q "Noto Sans Devanagari" 2>/dev/null || missing="$$missing fonts-noto-core"
-# The tests' PostgreSQL server is Debian's (initdb and postgres of any version).
+# The tests' PostgreSQL server is Debian's (initdb and postgres of any version). On it, the
+# tests also run workers on hosts of their own (network namespaces: ip, and unshare of
+# util-linux, which Debian always has).
 ifeq ($(DATABASE),postgresql)
 OS_PACKAGES_CHECK += ; \
-	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"
 endif
 # The tests' RabbitMQ node runs the start script of Debian's package (and its Erlang's epmd).
 ifeq ($(BROKER),amqp)

@@ -16,6 +16,7 @@ from .config import BASE_DIR, Config
 
 ALWAYS = ["web", "capture", "interactive", "images", "beat", "flower"]
 RUN_AS_VAR = "SHOOTFLOW_RUN_AS"
+PROCESSES_VAR = "SHOOTFLOW_PROCESSES"
 
 
 def reachable(url, timeout=1.0):
@@ -30,11 +31,28 @@ def reachable(url, timeout=1.0):
         return False
 
 
+def chosen(text):
+    """The Procfile entries SHOOTFLOW_PROCESSES names (`capture` on a second capture host,
+    say), in its order; a missing or unknown name stops startup, naming the known ones."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = [*ALWAYS, "redis"]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise SystemExit(f"shootflow: {PROCESSES_VAR} lists Procfile entries separated by "
+                         f"commas, out of {', '.join(known)}; "
+                         + (f"{', '.join(map(repr, unknown))} is not one" if unknown
+                            else "it names none"))
+    return list(dict.fromkeys(names))
+
+
 def processes(config, environ):
-    """The Procfile entries to start: a private redis only when no broker is set or running.
+    """The Procfile entries to start: those SHOOTFLOW_PROCESSES names, if set; else all of
+    them, with a private redis only when no broker is set or running.
 
     A configured broker is never replaced, RabbitMQ included; with RabbitMQ, Config has made
     sure the result store is named (SHOOTFLOW_RESULT_BACKEND), so nothing is started for it."""
+    if PROCESSES_VAR in environ:
+        return chosen(environ[PROCESSES_VAR])
     names = list(ALWAYS)
     if reachable(config.BROKER_URL):
         return names
@@ -122,7 +140,10 @@ def main():
             os.environ.update(HOME=str(home), USER=user, LOGNAME=user)
             command = ["setpriv", f"--reuid={ids[0]}", f"--regid={ids[1]}", "--init-groups",
                        *command]
-    print(f"shootflow: open http://127.0.0.1:{port}/", file=sys.stderr)
+    if "web" in names:
+        print(f"shootflow: open http://127.0.0.1:{port}/", file=sys.stderr)
+    else:
+        print(f"shootflow: starting {', '.join(names)}", file=sys.stderr)
     os.chdir(BASE_DIR)
     os.execvp(command[0], command)
 

@@ -1,4 +1,5 @@
-"""`make run`: a private redis-server only when no broker is set and none answers; as root,
+"""`make run`: a private redis-server only when no broker is set and none answers, the
+processes SHOOTFLOW_PROCESSES names if it is set; as root,
 the processes run as an unprivileged user so that Chromium keeps its sandbox."""
 import os
 import pwd
@@ -25,6 +26,29 @@ def test_configured_but_down_broker_is_not_replaced(closed_port_url, capsys):
     config = SimpleNamespace(BROKER_URL=url)
     assert processes(config, {"SHOOTFLOW_BROKER_URL": url}) == ["web", "capture", "interactive", "images", "beat", "flower"]
     assert "is not answering" in capsys.readouterr().err
+
+
+def test_the_processes_can_be_chosen(closed_port_url, capsys):
+    """A second capture host runs its capture workers only, whatever answers where."""
+    config = SimpleNamespace(BROKER_URL=closed_port_url.replace("http", "redis"))
+    assert processes(config, {"SHOOTFLOW_PROCESSES": "capture"}) == ["capture"]
+    assert processes(config, {"SHOOTFLOW_PROCESSES": " web, images,beat ,web"}) == [
+        "web", "images", "beat"]
+    assert capsys.readouterr().err == ""  # nothing said of a broker it does not look for
+
+
+@pytest.mark.parametrize("value, message", [
+    ("capture,crawler", "'crawler' is not one"),
+    ("Capture", "'Capture' is not one"),
+    ("", "it names none"),
+    (" , ", "it names none"),
+])
+def test_unknown_processes_stop_startup(value, message):
+    with pytest.raises(SystemExit) as stopped:
+        processes(SimpleNamespace(BROKER_URL="redis://127.0.0.1:1/0"),
+                  {"SHOOTFLOW_PROCESSES": value})
+    assert "SHOOTFLOW_PROCESSES" in str(stopped.value) and message in str(stopped.value)
+    assert "web, capture, interactive, images, beat, flower, redis" in str(stopped.value)
 
 
 @pytest.mark.parametrize("environ, euid, user", [

@@ -1,2 +1,3 @@
 """What the tests and the bench run for real: private servers (servers), Celery processes
-(workers) and the pages captures load (pages). Nothing in the product imports this package."""
+(workers), the pages captures load (pages), and machines of their own on this one (hosts).
+Nothing in the product imports this package."""

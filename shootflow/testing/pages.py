@@ -105,6 +105,7 @@ class _PageHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests[self.path] += 1
+        self.server.clients[self.path].append(self.client_address[0])
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if parts.path == "/redirect":
@@ -216,6 +217,7 @@ class PageServer:
         self.server.stop = threading.Event()
         self.server.streams = []  # /endless downloads: {"sent": bytes, "closed": bool}
         self.server.requests = collections.Counter()  # how often each path?query was asked
+        self.server.clients = collections.defaultdict(list)  # and by which addresses
         self.server.seen = {}  # /echo?id=X: the headers of the last request with that id
         self.server.mutable = {}  # /mutable?id=X: the page the test set
         self.base = f"http://{host}:{self.server.server_address[1]}"
@@ -237,6 +239,10 @@ class PageServer:
     def loads(self, url):
         """How many times the page at url (made by .url) has been asked for."""
         return self.server.requests[url.removeprefix(self.base)]
+
+    def loaded_by(self, url):
+        """The addresses that asked for the page at url, in order."""
+        return list(self.server.clients[url.removeprefix(self.base)])
 
     def stop(self):
         self.server.stop.set()

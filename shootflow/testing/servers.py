@@ -33,12 +33,15 @@ def wait_for(condition, timeout=60, interval=0.1, message="condition"):
 
 class RedisServer:
     """A private redis-server; append-only like the Procfile's, so a restart keeps the queues.
-    It listens on host (loopback unless another host must reach it)."""
+    It listens on host: loopback, or an address other hosts reach, where Redis wants a
+    password (one is made, and is in .url)."""
 
     def __init__(self, workdir, host="127.0.0.1"):
         self.host = host
         self.port = free_port()
-        self.url = f"redis://{host}:{self.port}/0"
+        self.password = None if host == "127.0.0.1" else os.urandom(12).hex()
+        secret = f":{self.password}@" if self.password else ""
+        self.url = f"redis://{secret}{host}:{self.port}/0"
         self.workdir = workdir
         self.start()
 
@@ -46,7 +49,8 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", self.host,
              "--save", "", "--appendonly", "yes", "--appendfsync", "no",
-             "--dir", str(self.workdir)],
+             "--dir", str(self.workdir),
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for(self._answers, timeout=20, message="redis-server to answer")
 
@@ -54,7 +58,7 @@ class RedisServer:
         try:
             with socket.create_connection((self.host, self.port), timeout=1) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))  # answering
         except OSError:
             return False
 
