@@ -24,10 +24,13 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 import shootflow
 from bench import corpus
-from bench.procs import CLK_TCK, free_port, port_open, snapshot, tree, wait_for
+from bench.procs import free_port, port_open, wait_for
 from shootflow.capture import Browser, BrowserOptions, BrowserSession
+from shootflow.capture.processes import read, tree
 from shootflow.testing.pages import PageServer
 
 # localhost resolves to 127.0.0.1 and ::1 here; the guard refuses a name if any of its
@@ -40,21 +43,15 @@ def pct(values, p):
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def _cpu_with_children(pid):
-    """utime + stime + cutime + cstime of pid in seconds (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read().decode()
-    except OSError:
-        return 0.0
-    fields = raw[raw.rindex(")") + 2:].split()
-    return sum(int(f) for f in fields[11:15]) / CLK_TCK
+def _cpu_with_children(proc):
+    """User + system seconds of proc and of its reaped children (0 when it is gone)."""
+    t = read(proc, "cpu_times")
+    return t.user + t.system + t.children_user + t.children_system if t else 0.0
 
 
 def cpu_seconds(driver_pid):
     """CPU of this process and of ChromeDriver's tree so far, exited children included."""
-    pids = tree([driver_pid], snapshot()) | {os.getpid()}
-    return sum(_cpu_with_children(pid) for pid in pids)
+    return sum(_cpu_with_children(proc) for proc in [*tree(driver_pid), psutil.Process()])
 
 
 class Pages:

@@ -1,5 +1,5 @@
-"""The processes the bench starts, how it stops every one of them, and what /proc says
-about them (CPU seconds, memory). Linux only; no extra packages.
+"""The processes the bench starts and how it stops every one of them. What they use (CPU
+seconds, memory) is read in bench/usage.py.
 
 Every process the bench starts gets the environment variable MARK=<run id>, which its
 children (chromedriver, Chromium and its helpers) inherit, so the bench can find and end
@@ -13,9 +13,16 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
+
+from shootflow.capture.processes import read
 from shootflow.testing.servers import free_port, wait_for  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
+MARK = "SHOOTFLOW_BENCH_RUN"
+PROC_MARK = "SHOOTFLOW_BENCH_PROC"
+# The caller's SHOOTFLOW_* settings that a bench stack keeps: where Chromium is.
+KEPT_ENV = ("SHOOTFLOW_CHROMIUM", "SHOOTFLOW_CHROMEDRIVER")
 
 
 def procfile():
@@ -26,10 +33,13 @@ def procfile():
             name, command = line.split(":", 1)
             entries[name.strip()] = command.strip()
     return entries
-MARK = "SHOOTFLOW_BENCH_RUN"
-PROC_MARK = "SHOOTFLOW_BENCH_PROC"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def scrubbed_environ():
+    """This process's environment without the caller's SHOOTFLOW_* settings (bar KEPT_ENV),
+    so a stack runs with the defaults and the bench's own settings only."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("SHOOTFLOW_") or k in KEPT_ENV}
 
 
 def port_open(port, host="127.0.0.1"):
@@ -40,91 +50,45 @@ def port_open(port, host="127.0.0.1"):
         return False
 
 
-# ---------------------------------------------------------------- /proc readers
+def check_alive(processes):
+    """True, or RuntimeError naming the first of processes (None: not started) that exited."""
+    for process in processes:
+        if process is not None and not process.alive():
+            raise RuntimeError(f"{process.name} exited; see {process.log_path}")
+    return True
 
-def read_stat(pid):
-    """(ppid, own cpu seconds, rss kB, start time) or None."""
+
+def wait_workers(broker_url, names, hostname, alive, timeout=90):
+    """Wait until each Celery worker name@hostname answers a ping (alive() raises if a
+    process of the stack exited meanwhile)."""
+    from celery import Celery
+    control = Celery(broker=broker_url)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read().decode()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2:].split()
-    # fields[0] is field 3 (state): ppid=4, utime=14, stime=15, starttime=22, rss=24
-    ppid = int(fields[1])
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return ppid, cpu, int(fields[21]) * PAGE_KB, int(fields[19])
-
-
-def snapshot():
-    """pid -> (ppid, own cpu s, rss kB, start time) for every process now."""
-    table = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            info = read_stat(int(name))
-            if info:
-                table[int(name)] = info
-    return table
-
-
-def tree(roots, snap):
-    """The roots that are alive and all their descendants."""
-    children = {}
-    for pid, (ppid, *_) in snap.items():
-        children.setdefault(ppid, []).append(pid)
-    found, todo = set(), [r for r in roots if r in snap]
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, ()))
-    return found
-
-
-def pss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def machine_busy_seconds():
-    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
-    with open("/proc/stat") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / CLK_TCK
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
+        for name in names:
+            dest = f"{name}@{hostname}"
+            wait_for(lambda: alive() and control.control.ping(destination=[dest], timeout=1.0),
+                     timeout, 0.5, f"worker {dest} to answer ping")
+    finally:
+        control.close()
 
 
 def marked_pids(value, name=MARK):
     """Processes whose environment carries name=value (any value when value is None)."""
-    wanted = f"{name}={value}".encode() if value else f"{name}=".encode()
     found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
             continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as handle:
-                env = handle.read().split(b"\0")
-        except OSError:
-            continue
-        for item in env:
-            if item.startswith(wanted):
-                found[int(name)] = item.split(b"=", 1)[1].decode()
-                break
+        mark = (read(proc, "environ") or {}).get(name)
+        if mark is not None and (value is None or mark == value):
+            found[proc.pid] = mark
     return found
+
+
+def cmdline(pid):
+    try:
+        return " ".join(read(psutil.Process(pid), "cmdline") or ())
+    except psutil.NoSuchProcess:
+        return ""
 
 
 # ---------------------------------------------------------------- process management
@@ -174,8 +138,9 @@ class Processes:
         self.run_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.started = []
 
-    def env(self, extra=None):
-        env = dict(os.environ)
+    def env(self, extra=None, base=None):
+        """base (this process's environment) with the run's mark and extra."""
+        env = dict(os.environ if base is None else base)
         env[MARK] = self.run_id
         env.update(extra or {})
         return env
@@ -186,6 +151,15 @@ class Processes:
         process.tag = tag
         self.started.append(process)
         return process
+
+    def start_command(self, name, command, env, work):
+        """A Procfile command line under bash, its output in work/logs/<name>.log. It runs
+        from a folder of the bench's own, so relative paths in it (a worker's --statedb
+        under instance/) never touch the repository's instance/."""
+        cwd = work / "cwd"
+        (cwd / "instance").mkdir(parents=True, exist_ok=True)
+        return self.start(name, ["bash", "-c", "exec " + command], env,
+                          work / "logs" / f"{name}.log", cwd=cwd)
 
     def stop(self, process, timeout=20):
         """Stop one process and whatever it left behind (Chromium helpers), nothing else."""
@@ -229,7 +203,7 @@ def stale_runs():
     """Processes left by earlier bench runs whose bench process is gone: {pid: run id}."""
     stale = {}
     for pid, run_id in marked_pids(None).items():
-        owner = int(run_id.split("-", 1)[0]) if run_id.split("-", 1)[0].isdigit() else 0
-        if owner and not Path(f"/proc/{owner}").exists():
+        owner = run_id.split("-", 1)[0]
+        if owner.isdigit() and int(owner) and not psutil.pid_exists(int(owner)):
             stale[pid] = run_id
     return stale
