@@ -3,8 +3,9 @@
 SHOOTFLOW_PROCESSES=capture against one broker, one PostgreSQL and one shared media folder,
 all on the main host (this machine), which runs web, images, beat and Flower the same way.
 Nothing is mocked: the processes are the Procfile's, under honcho, and the hosts reach the
-main host over a bridge as they would over a network. Needs root (to make the hosts) and
-PostgreSQL (SQLite cannot be shared between machines): `make test DATABASE=postgresql`."""
+main host over a bridge as they would over a network. The broker is the suite's: Redis, or
+RabbitMQ with Redis keeping the results (`make test DATABASE=postgresql BROKER=amqp`).
+Needs root (to make the hosts) and PostgreSQL (SQLite cannot be shared between machines)."""
 import os
 import secrets
 import signal
@@ -17,12 +18,20 @@ import requests
 
 from shootflow.testing import hosts
 from shootflow.testing.pages import PageServer
-from shootflow.testing.servers import ROOT, PostgresServer, RedisServer, free_port, wait_for
-from tests.conftest import DATABASE
+from shootflow.testing.servers import (
+    ROOT,
+    PostgresServer,
+    RabbitServer,
+    RedisServer,
+    free_port,
+    wait_for,
+)
+from tests.conftest import BROKER, DATABASE
 
 WHY_NOT = ("hosts share one PostgreSQL: make test DATABASE=postgresql"
            if DATABASE != "postgresql" else hosts.why_not())
-pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"no hosts: {WHY_NOT}")
+pytestmark = [pytest.mark.skipif(WHY_NOT is not None, reason=f"no hosts: {WHY_NOT}"),
+              pytest.mark.amqp]
 
 HOSTS = 3
 FLOWER = ("ops", secrets.token_hex(8))
@@ -34,10 +43,12 @@ class Cluster:
     def __init__(self, root):
         self.root, self.procs = root, []
         self.network = hosts.Network(HOSTS)
-        self.redis = self.postgres = self.pages = None
+        self.redis = self.rabbit = self.postgres = self.pages = None
         try:
             main = self.network.gateway  # where every host finds the main host
             self.redis = RedisServer(root / "redis", host=main)
+            if BROKER == "amqp":  # RabbitMQ the broker, Redis the result store
+                self.rabbit = RabbitServer(root / "rabbitmq", host=main)
             self.postgres = PostgresServer(host=main)
             self.pages = PageServer(host=main)
         except BaseException:
@@ -51,7 +62,8 @@ class Cluster:
         self.env = {
             **ours, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             # What every host shares (README, "Scaling out").
-            "SHOOTFLOW_BROKER_URL": self.redis.url,
+            "SHOOTFLOW_BROKER_URL": (self.rabbit or self.redis).url,
+            "SHOOTFLOW_RESULT_BACKEND": self.redis.url,
             "SHOOTFLOW_DATABASE_URL": self.postgres.create_database(),
             "SHOOTFLOW_MEDIA_DIR": str(root / "media"),  # the shared mount
             "SHOOTFLOW_SECRET_KEY": secrets.token_hex(16),
@@ -104,7 +116,7 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.network.remove()  # whatever is left on the hosts
-        for server in (self.pages, self.postgres, self.redis):
+        for server in (self.pages, self.postgres, self.rabbit, self.redis):
             if server is not None:
                 server.stop()
 

@@ -203,9 +203,11 @@ class RabbitServer:
     """A private RabbitMQ node of Debian's `rabbitmq-server` package, as the tests' broker.
 
     Everything it has is its own: the node name shootflow-test-<port>@localhost, the AMQP port,
-    the Erlang distribution port and an epmd, all on free ports of 127.0.0.1 only; its
+    the Erlang distribution port and an epmd, all on free ports (of 127.0.0.1 but AMQP's); its
     settings, Erlang cookie and log in root, its database (queues, messages, users) in
-    root/data, which is .workdir. The user guest may connect from loopback only, as by default.
+    root/data, which is .workdir. AMQP listens on host: on loopback the user guest connects
+    (from loopback only, as by default); on an address other hosts reach, a user `shootflow`
+    with a password made here (both in .url), as the README's recipe has it.
 
     It runs the package's own start script, in the foreground. Not /usr/sbin/rabbitmq-server:
     that wrapper switches to the `rabbitmq` user and to the machine's node under
@@ -215,7 +217,7 @@ class RabbitServer:
     messages outlive a stop or a kill; a wipe deletes the database, so the node comes back
     empty. stop() also ends its epmd: nothing is left running."""
 
-    def __init__(self, root):
+    def __init__(self, root, host="127.0.0.1"):
         if not RABBITMQ_SERVER.exists():
             raise RuntimeError("RabbitMQ is not installed (Debian's package: rabbitmq-server); "
                                "`make test BROKER=amqp` installs it")
@@ -224,17 +226,20 @@ class RabbitServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port, self.dist_port, self.epmd_port = _free_ports(3)
         self.node = f"shootflow-test-{self.port}@localhost"
-        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
         self.log = self.root / "rabbitmq.log"
-        (self.root / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
-            "loopback_users.guest = true\n")
+        if host == "127.0.0.1":
+            user, password, users = "guest", "guest", "loopback_users.guest = true\n"
+        else:
+            user, password = "shootflow", os.urandom(12).hex()
+            users = f"default_user = {user}\ndefault_pass = {password}\n"
+        self.url = f"amqp://{user}:{password}@{host}:{self.port}//"
+        (self.root / "rabbitmq.conf").write_text(f"listeners.tcp.1 = {host}:{self.port}\n{users}")
         (self.root / "enabled_plugins").write_text("[].\n")
         (self.root / "rabbitmq-env.conf").write_text("")  # not the machine's /etc/rabbitmq one
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
             "HOME": str(self.root),  # where Erlang keeps the node's cookie
-            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": host,
             "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
             "ERL_EPMD_PORT": str(self.epmd_port), "ERL_EPMD_ADDRESS": "127.0.0.1",
             "RABBITMQ_MNESIA_BASE": str(self.workdir),
