@@ -1,4 +1,9 @@
-"""Pillow work on captured images: thumbnails and basic facts."""
+"""Pillow work on captured images: thumbnails and basic facts.
+
+Each function takes a picture as its bytes, or as an image decode() has opened: the images
+lane decodes a capture once for its checks and its thumbnail (a PNG screenshot's decoding
+is about a third of that lane's work)."""
+import contextlib
 import io
 import warnings
 
@@ -44,24 +49,38 @@ def _first_pdf_page(data):
         document.close()
 
 
+def decode(data, image_format="png"):
+    """The picture in data (of a PDF, its first page), for `with decode(…) as image`."""
+    return _first_pdf_page(data) if image_format == "pdf" else _open(data)
+
+
+@contextlib.contextmanager
+def _opened(picture, image_format):
+    if isinstance(picture, Image.Image):
+        yield picture  # opened by the caller, who closes it
+    else:
+        with decode(picture, image_format) as image:
+            yield image
+
+
 BLANK_SPREAD = 3  # no channel varies more than this across the image: one colour
 
 
-def is_blank(data, image_format="png"):
+def is_blank(picture, image_format="png"):
     """Whether the picture is of one colour only (a page that had not painted yet)."""
-    with (_first_pdf_page(data) if image_format == "pdf" else _open(data)) as image:
+    with _opened(picture, image_format) as image:
         small = image.convert("RGB").reduce(4) if min(image.size) >= 8 else image.convert("RGB")
         return all(high - low <= BLANK_SPREAD for low, high in small.getextrema())
 
 
-def make_thumbnail(data, image_format="png", size=THUMBNAIL_SIZE):
+def make_thumbnail(picture, image_format="png", size=THUMBNAIL_SIZE):
     """JPEG bytes of the top of the page (of a PDF, of its first page), cropped to the
     thumbnail's aspect ratio."""
-    with (_first_pdf_page(data) if image_format == "pdf" else _open(data)) as image:
+    with _opened(picture, image_format) as image:
         width, height = image.size
-        crop_height = min(height, round(width * size[1] / size[0]))
-        if crop_height < height:  # a default viewport already has the thumbnail's ratio
-            image = image.crop((0, 0, width, crop_height))
+        # A copy even when nothing is cut off (a default viewport has the thumbnail's ratio
+        # already): the picture is the caller's, and thumbnail() works in place.
+        image = image.crop((0, 0, width, min(height, round(width * size[1] / size[0]))))
         if image.mode != "RGB":
             image = image.convert("RGB")
         # Shrink by a whole factor first (a box filter, cheap), then Lanczos the rest: half
@@ -75,13 +94,13 @@ def make_thumbnail(data, image_format="png", size=THUMBNAIL_SIZE):
 FINGERPRINT_SIDE = 256  # pixels on the short side a fingerprint is made from, at least
 
 
-def fingerprint(data, image_format="png"):
+def fingerprint(picture, image_format="png"):
     """A picture's perceptual fingerprint, the cheap first test of a comparison: its size, a
     256-bit DCT hash of its grey picture (imagehash's phash; a few words of text change it)
     and a colour hash (a change of hue the grey hash cannot see)."""
     import imagehash  # numpy and scipy: loaded by the images lane only
 
-    with (_first_pdf_page(data) if image_format == "pdf" else _open(data)) as image:
+    with _opened(picture, image_format) as image:
         # Both hashes look at a much smaller picture; shrinking by a whole factor first (a
         # box filter) makes them a few milliseconds instead of most of a comparison's cost.
         small = image.convert("RGB").reduce(max(1, min(image.size) // FINGERPRINT_SIDE))

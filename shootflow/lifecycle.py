@@ -16,7 +16,7 @@ from sqlalchemy import exists, func, select, update
 from . import webhooks
 from .capture.options import CaptureOptions, Viewport
 from .extensions import db
-from .images import image_size, is_blank, make_thumbnail
+from .images import decode, image_size, is_blank, make_thumbnail
 from .models import (OPEN_BUNDLE_STATES, OPEN_SHOT_STATES, Bundle, BundleState, Shot,
                      ShotState, Watch, utcnow)
 from .storage import EXTENSIONS
@@ -121,12 +121,24 @@ def queue_again(shot, error, kind, at):
 BLANK_RETRY_DELAY = 3  # seconds more to wait, when a first capture came out blank
 
 
-def blank_capture(shot, store, max_attempts):
-    """Check a captured shot for a picture of one colour. The first time, the shot is queued
+def process_capture(shot, store, max_attempts):
+    """The images lane's step for a captured shot, its picture read and decoded once: a
+    picture of one colour may be captured again (True: send it; see blank_capture), any
+    other gets its thumbnail and the shot is done. Not committed."""
+    started = time.monotonic()
+    with decode(store.read(shot.image_path), shot.format or "png") as picture:
+        if blank_capture(shot, picture, max_attempts):
+            return True
+        record_thumbnail(shot, picture, store, started)
+    return False
+
+
+def blank_capture(shot, picture, max_attempts):
+    """Check a captured shot's picture for one colour. The first time, the shot is queued
     again (True: send it) to be captured with a longer wait; the second time the picture is
     kept and flagged. Not committed."""
     facts = shot.facts or {}
-    if not is_blank(store.read(shot.image_path), shot.format or "png"):
+    if not is_blank(picture, shot.format or "png"):
         return False
     if facts.get("blank_retry") or shot.attempts >= max_attempts:
         shot.facts = {**facts, "blank": True}
@@ -189,12 +201,11 @@ def record_capture(shot, result, store):
     shot.captured_at = utcnow()
 
 
-def record_thumbnail(shot, store):
-    """Make the thumbnail from the stored original and mark the shot done."""
+def record_thumbnail(shot, picture, store, started):
+    """Make the thumbnail from the original's picture and mark the shot done; the
+    processing took from `started` (time.monotonic()) until now."""
     path = store.shot_path(shot.id, "thumb.jpg")
-    started = time.monotonic()
-    image = store.read(shot.image_path)
-    store.write(path, make_thumbnail(image, shot.format or "png"))
+    store.write(path, make_thumbnail(picture, shot.format or "png"))
     timings = {**(shot.facts or {}).get("timings", {}),
                "processing": round((time.monotonic() - started) * 1000)}
     shot.facts = {**(shot.facts or {}), "timings": timings}

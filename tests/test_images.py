@@ -1,4 +1,5 @@
-"""Pillow work alone: thumbnails, and images too large to decode safely."""
+"""Pillow work alone: thumbnails, one decoded picture for every check, and images too large
+to decode safely."""
 import io
 import zlib
 import struct
@@ -6,7 +7,7 @@ import struct
 import pytest
 from PIL import Image
 
-from shootflow.images import ImageTooLarge, image_size, make_thumbnail
+from shootflow.images import ImageTooLarge, decode, image_size, is_blank, make_thumbnail
 
 
 def png_bytes(width, height, color=(10, 200, 30)):
@@ -48,6 +49,23 @@ def test_viewport_screenshot_with_alpha_makes_a_whole_thumbnail():
     thumb = Image.open(io.BytesIO(make_thumbnail(out.getvalue())))
     assert thumb.mode == "RGB" and thumb.size == (400, 250)
     assert close(thumb.getpixel((399, 249)), (30, 60, 220))
+
+
+def test_one_decoded_picture_serves_the_blank_check_and_the_thumbnail():
+    """The images lane decodes a capture once; what it makes from the picture is what the
+    bytes give, and leaves the picture as it was (a thumbnail is made in place)."""
+    page = Image.new("RGB", (1280, 800), (250, 250, 250))
+    page.paste((10, 200, 30), (100, 100, 600, 300))
+    out = io.BytesIO()
+    page.save(out, "PNG")
+    with decode(out.getvalue()) as picture:
+        assert not is_blank(picture)
+        thumb = make_thumbnail(picture)
+        assert picture.size == (1280, 800)
+        assert make_thumbnail(picture) == thumb
+    assert thumb == make_thumbnail(out.getvalue())
+    with decode(png_bytes(1280, 800)) as one_colour:
+        assert is_blank(one_colour)
 
 
 @pytest.mark.parametrize("size", [(60_000, 60_000), (200_000, 1_000)])

@@ -162,10 +162,9 @@ def process(shot_id):
         return shot_id  # failed at capture, or already processed
     store = _store()
     try:
-        if lifecycle.blank_capture(shot, store, current_app.config["CAPTURE_ATTEMPTS"]):
+        if lifecycle.process_capture(shot, store, current_app.config["CAPTURE_ATTEMPTS"]):
             _send_again(shot, delay=0)
             return shot_id
-        lifecycle.record_thumbnail(shot, store)
         if shot.bundle.watch_id is not None:
             watches.score_shot(shot, store)  # done and scored together, unless it waits
     except (OSError, ImageTooLarge) as exc:
