@@ -150,25 +150,59 @@ def test_ops_and_flower_show_the_worker_of_every_host(cluster):
     assert capture_workers(cluster) <= set(flower.json())
 
 
-def test_a_bundle_spreads_over_every_host_and_one_killed_loses_nothing(cluster):
-    """Pages that take a second to load; the second host is killed while it loads one."""
+def submit(cluster, path, count):
+    """Once every host's worker is up, a bundle of count pages at path that each take a
+    second to load; their URLs, and the bundle's in the API."""
     wait_for(lambda: all(name in ops_page(cluster) for name in capture_workers(cluster)),
              timeout=90, message="every host's capture worker")
     token = secrets.token_hex(4)
-    urls = [cluster.pages.url("/slow", seconds="1", n=f"{token}-{n}") for n in range(12)]
+    urls = [cluster.pages.url(path, seconds="1", n=f"{token}-{n}") for n in range(count)]
     submitted = requests.post(f"{cluster.url}/api/v1/bundles", json={"urls": urls}, timeout=30)
     assert submitted.status_code == 202, submitted.text
-    bundle_url = f"{cluster.url}{submitted.json()['url']}"
+    return urls, f"{cluster.url}{submitted.json()['url']}"
+
+
+def finished(bundle_url):
+    body = requests.get(bundle_url, timeout=10).json()
+    return body if body["state"] not in ("queued", "running") else None
+
+
+def test_a_host_cut_off_for_a_while_has_its_capture_taken_over(cluster):
+    """The third host drops off the network while it loads a page, long enough for the
+    watchdog to give its capture to another host, then comes back and finishes that capture
+    late. The capture kept is the other host's (each page is titled with the address that
+    loaded it); the late one is dropped, and the host works on."""
+    urls, bundle_url = submit(cluster, "/whoami", 6)
+
+    *others, away = cluster.network.hosts
+    url = wait_for(lambda: next((url for url in urls
+                                 if away.address in cluster.pages.loaded_by(url)), None),
+                   timeout=60, message="the third host to load a page")
+    away.cut()
+    try:
+        wait_for(lambda: len(cluster.pages.loaded_by(url)) > 1, timeout=60,
+                 message="another host to load the page the third one was loading")
+    finally:
+        away.reconnect()
+    body = wait_for(lambda: finished(bundle_url), timeout=120, message="the bundle to finish")
+    assert body["state"] == "done", body
+    titles = {shot["url"]: shot["title"] for shot in body["shots"]}
+    assert titles[url] in {host.address for host in others}, titles
+    assert set(titles) == set(urls) and all(titles.values()), titles
+    wait_for(lambda: f"capture@{away.name}" in ops_page(cluster), timeout=90,
+             message="/ops to list the third host's worker again")
+
+
+def test_a_bundle_spreads_over_every_host_and_one_killed_loses_nothing(cluster):
+    """Pages that take a second to load; the second host is killed while it loads one."""
+    urls, bundle_url = submit(cluster, "/slow", 12)
 
     first, victim, third = cluster.network.hosts
     wait_for(lambda: any(victim.address in cluster.pages.loaded_by(url) for url in urls),
              timeout=60, message="the second host to load a page")
     victim.kill()
 
-    def finished():
-        body = requests.get(bundle_url, timeout=10).json()
-        return body if body["state"] not in ("queued", "running") else None
-    body = wait_for(finished, timeout=120, message="the bundle to finish")
+    body = wait_for(lambda: finished(bundle_url), timeout=120, message="the bundle to finish")
     assert body["state"] == "done", body
     assert [shot["state"] for shot in body["shots"]] == ["done"] * len(urls)
     loaders = {url: set(cluster.pages.loaded_by(url)) for url in urls}

@@ -105,6 +105,13 @@ class Host:
     def pids(self):
         return [int(pid) for pid in _ip("netns", "pids", self.name).split()]
 
+    def cut(self):
+        """The machine drops off the network (its processes run on, reaching nothing)."""
+        _ip("link", "set", self.link, "down")
+
+    def reconnect(self):
+        _ip("link", "set", self.link, "up")
+
     def kill(self):
         """The machine dies at once: its link is cut, so nothing it had open is closed
         properly (the broker and the database are left with connections to nowhere), and

@@ -101,7 +101,8 @@ BASIC_AUTH = ("user", "secret")
 
 class _PageHandler(BaseHTTPRequestHandler):
     """/page?title=..&color=..  /redirect?to=..  /status?code=..  /download  /slow
-    /endless (a download that never ends)  /auth (HTTP basic, user:secret)  /worker.js"""
+    /endless (a download that never ends)  /auth (HTTP basic, user:secret)  /worker.js
+    /whoami (titled with the address that asked)"""
 
     def do_GET(self):
         self.server.requests[self.path] += 1
@@ -134,6 +135,11 @@ class _PageHandler(BaseHTTPRequestHandler):
             # closes (Chromium tries a GET once more by itself, hence two by default).
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+        elif parts.path == "/whoami":  # after ?seconds=N, a page titled with the client's address
+            self.server.stop.wait(float(query.get("seconds", 0)))
+            self._send(200, "text/html; charset=utf-8", PAGE.format(
+                title=self.client_address[0], heading=self.client_address[0],
+                color="#ffffff", text="", script=""))
         elif parts.path == "/doc":
             self._send(200, "text/html; charset=utf-8", DOCS[query.get("name", "")])
         elif parts.path == "/mutable":  # whatever the test set with PageServer.set_page
