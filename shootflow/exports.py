@@ -12,7 +12,7 @@ from zipstream import ZipStream
 
 from .extensions import db
 from .lifecycle import options_for
-from .models import Shot, utcnow
+from .models import Progress, Shot, utcnow
 from .storage import EXTENSIONS
 
 # Each shot's facts, in this order: the keys of manifest.json's rows and manifest.csv's columns.
@@ -75,10 +75,10 @@ def _entry(shot, number, store, config):
 def snapshot(bundle, store, config):
     """The bundle and its shots as they are now (a running bundle: what it has so far).
     Files are named by the shot's number in the bundle, from 1, padded so they sort."""
-    progress = bundle.progress()
-    width = max(3, len(str(progress.total)))
     shots = db.session.scalars(
-        db.select(Shot).where(Shot.bundle_id == bundle.id).order_by(Shot.position))
+        db.select(Shot).where(Shot.bundle_id == bundle.id).order_by(Shot.position)).all()
+    progress = Progress.of(shot.state for shot in shots)  # counts the rows listed below
+    width = max(3, len(str(progress.total)))
     entries = [_entry(shot, f"{shot.position + 1:0{width}d}", store, config) for shot in shots]
     header = {"bundle_id": bundle.id, "bundle_state": bundle.state,
               "created_at": _time(bundle.created_at), "finished_at": _time(bundle.finished_at),

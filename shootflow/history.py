@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import exists, func, or_, select, tuple_
 
 from .extensions import db
-from .models import Bundle, Shot, ShotState
+from .models import Bundle, Shot
+from .states import empty_counts
 
 PREVIEW_URLS = 3
 
@@ -39,10 +40,6 @@ def decode_cursor(cursor, *types):
     except (ValueError, UnicodeError):
         raise CursorError("cursor is not one this server gave: pass the next_cursor of the "
                           "page before, unchanged.") from None
-
-
-def empty_counts():
-    return {state.value: 0 for state in ShotState}
 
 
 def find_bundles(query, *, state=None, q=None, cursor=None, limit=50):

@@ -1,5 +1,6 @@
 """Rows that hold the truth about bundles and shots."""
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -8,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 from .states import (FINAL_BUNDLE_STATES, FINAL_SHOT_STATES,  # noqa: F401  (one import path)
-                     OPEN_BUNDLE_STATES, OPEN_SHOT_STATES, BundleState, ShotState)
+                     OPEN_BUNDLE_STATES, OPEN_SHOT_STATES, BundleState, ShotState, empty_counts)
 
 
 def owner_key(owner_id, client):
@@ -64,6 +65,11 @@ class ApiToken(db.Model):
 class Progress:
     counts: dict  # shots per state, every state present
 
+    @classmethod
+    def of(cls, states):
+        """The progress of shots in these states (rows already loaded)."""
+        return cls({**empty_counts(), **Counter(states)})
+
     @property
     def total(self):
         return sum(self.counts.values())
@@ -113,7 +119,7 @@ class Bundle(db.Model):
         """How many shots are in each state, counted by the database (no rows loaded)."""
         rows = db.session.execute(select(Shot.state, func.count()).where(
             Shot.bundle_id == self.id).group_by(Shot.state))
-        return Progress({**{state.value: 0 for state in ShotState}, **dict(rows.all())})
+        return Progress({**empty_counts(), **dict(rows.all())})
 
 
 class Shot(db.Model):

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from . import lifecycle, watches
 from .capture.options import OptionError, read_options
 from .extensions import db
-from .models import (Bundle, Shot, Watch, WatchRun, WebhookDelivery, new_secret, owner_key,
-                     utcnow)
+from .models import (OPEN_BUNDLE_STATES, Bundle, Shot, Watch, WatchRun, WebhookDelivery,
+                     new_secret, owner_key, utcnow)
 from .schedules import ScheduleError, parse_schedule
 from .netpolicy import NetPolicy
 from .ratelimit import URLRateLimit, storage_uri
@@ -221,25 +221,31 @@ def retry_failed(bundle):
 
 
 def delete_bundle(bundle, store):
-    """Remove a bundle with its shots' rows and files, and its watch run if it is one; one
-    still running is cancelled first, so no worker starts on it again. Its webhook deliveries
-    stay in the outbox, no longer pointing at it: what they tell did happen."""
-    if not bundle.finished:
+    delete_bundles([bundle.id], store)
+
+
+def delete_bundles(ids, store):
+    """Remove the bundles of these ids with their shots' rows and files, and their watch runs, in one
+    transaction; those still running are cancelled first, so no worker starts on them again.
+    Their webhook deliveries stay in the outbox, no longer pointing at them: what they tell
+    did happen."""
+    for bundle in db.session.scalars(select(Bundle).where(
+            Bundle.id.in_(ids), Bundle.state.in_(OPEN_BUNDLE_STATES))).all():
         try:
             cancel_bundle(bundle)
         except Conflict:  # it finished meanwhile
             db.session.rollback()
-    bundle_id = bundle.id
-    shot_ids = db.session.scalars(select(Shot.id).where(Shot.bundle_id == bundle_id)).all()
-    db.session.execute(update(WebhookDelivery).where(WebhookDelivery.bundle_id == bundle_id)
+    shot_ids = db.session.scalars(select(Shot.id).where(Shot.bundle_id.in_(ids))).all()
+    db.session.execute(update(WebhookDelivery).where(WebhookDelivery.bundle_id.in_(ids))
                        .values(bundle_id=None))
-    db.session.execute(sa_delete(WatchRun).where(WatchRun.bundle_id == bundle_id))
-    db.session.execute(sa_delete(Shot).where(Shot.bundle_id == bundle_id))
-    db.session.execute(sa_delete(Bundle).where(Bundle.id == bundle_id))
+    db.session.execute(sa_delete(WatchRun).where(WatchRun.bundle_id.in_(ids)))
+    db.session.execute(sa_delete(Shot).where(Shot.bundle_id.in_(ids)))
+    db.session.execute(sa_delete(Bundle).where(Bundle.id.in_(ids)))
     db.session.commit()
     for shot_id in shot_ids:  # once the rows are gone: no page shows a missing file
         store.remove_shot(shot_id)
-    log.info("bundle %s deleted with %d shots", bundle_id, len(shot_ids))
+    log.info("%d bundles deleted (%s) with %d shots", len(ids), ", ".join(ids[:5])
+             + (", …" if len(ids) > 5 else ""), len(shot_ids))
 
 
 # Watches ---------------------------------------------------------------------------------
@@ -397,12 +403,10 @@ def run_watch_now(watch):
 def delete_watch(watch, files=False, store=None):
     """Remove the watch, its runs and its webhook deliveries. The runs' bundles stay, without
     their watch, in the history; with files, they go too, with their images."""
-    bundles = [run.bundle for run in watch.runs if run.bundle is not None]
+    bundle_ids = [run.bundle_id for run in watch.runs if run.bundle_id is not None]
     db.session.execute(sa_delete(WebhookDelivery).where(WebhookDelivery.watch_id == watch.id))
-    for bundle in bundles:
-        bundle.watch_id = None
+    db.session.execute(update(Bundle).where(Bundle.id.in_(bundle_ids)).values(watch_id=None))
     db.session.delete(watch)
     db.session.commit()
-    if files and store is not None:
-        for bundle in bundles:
-            delete_bundle(bundle, store)
+    if files and store is not None and bundle_ids:
+        delete_bundles(bundle_ids, store)

@@ -25,3 +25,8 @@ OPEN_SHOT_STATES = frozenset({ShotState.QUEUED, ShotState.RUNNING})
 FINAL_SHOT_STATES = frozenset(set(ShotState) - OPEN_SHOT_STATES)
 OPEN_BUNDLE_STATES = frozenset({BundleState.QUEUED, BundleState.RUNNING})
 FINAL_BUNDLE_STATES = frozenset(set(BundleState) - OPEN_BUNDLE_STATES)
+
+
+def empty_counts():
+    """Shots per state, every state present, none counted yet."""
+    return {state.value: 0 for state in ShotState}

@@ -67,6 +67,8 @@ def test_search_by_url_or_title_and_state(client, bundles):
     ("cursor=" + encode_cursor(datetime(2026, 1, 1, tzinfo=timezone.utc), "f" * 24),
      "cursor is not one this server gave"),
     ("q=" + "x" * 201, "Search for at most 200 characters."),
+    # PostgreSQL's text refuses NUL: refused here, not a failed query.
+    ("q=a%00b", "Search text cannot contain NUL characters."),
 ])
 def test_bad_queries_are_refused(client, bundles, query, message):
     before = row_counts()

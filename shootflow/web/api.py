@@ -90,8 +90,9 @@ def status_json(bundle, counts):
             "finished_at": _iso(bundle.finished_at)}
 
 
-def bundle_json(bundle):
-    body = status_json(bundle, bundle.progress().counts)
+def bundle_json(bundle, counts=None):
+    """counts: the bundle's per-state counts, when the caller has them already."""
+    body = status_json(bundle, counts or bundle.progress().counts)
     del body["total"]
     body["shots"] = [shot_json(shot) for shot in bundle.shots]
     return body
@@ -158,7 +159,7 @@ ETAG = {"name": "If-None-Match", "in": "header", "required": False,
 @answers(200, schemas.Bundle, errors=(304, 404), headers=("ETag",), parameters=(ETAG,))
 def show(bundle_id):
     """A bundle with every shot; prefer …/status and …/shots?since= for polling big ones."""
-    return _polled(bundle_id, "bundle", lambda bundle, _counts: bundle_json(bundle))
+    return _polled(bundle_id, "bundle", bundle_json)
 
 
 @bp.get("/bundles/<bundle_id>/status")

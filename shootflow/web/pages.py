@@ -86,6 +86,8 @@ def history():
         error = f"There is no bundle state {state!r}: choose one of the list."
     elif len(q) > MAX_SEARCH:
         error = f"Search for at most {MAX_SEARCH} characters."
+    elif "\x00" in q:  # as the API's BundleQuery: PostgreSQL's text refuses it
+        error = "Search text cannot contain NUL characters."
     page, after = [], None
     if error is None:
         try:
