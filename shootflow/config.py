@@ -100,26 +100,6 @@ DATABASE_SCHEMES = {
 }
 
 
-def database_url(raw):
-    """The SQLAlchemy URL for SHOOTFLOW_DATABASE_URL, with the driver shootflow ships."""
-    scheme, separator, rest = raw.strip().partition("://")
-    driver = DATABASE_SCHEMES.get(scheme.lower()) if separator else None
-    if driver is None:  # say the scheme only: the rest may hold a password
-        given = f"a URL starting {scheme + separator!r}" if separator else "no URL scheme"
-        raise RuntimeError(
-            "SHOOTFLOW_DATABASE_URL must be sqlite:///PATH or "
-            f"postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE, got {given}")
-    return f"{driver}://{rest}"
-
-
-# The brokers shootflow runs on, by URL scheme: Redis, or RabbitMQ over AMQP (py-amqp, which
-# comes with Celery). Chords keep their counters in the result store, which must be Redis.
-BROKER_KINDS = {"redis": "redis", "rediss": "redis",
-                "amqp": "amqp", "amqps": "amqp", "pyamqp": "amqp"}
-RESULT_SCHEMES = ("redis", "rediss")
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
-
-
 def _scheme(url):
     scheme, separator, _ = url.partition("://")
     return scheme.lower() if separator else ""
@@ -129,6 +109,25 @@ def _given(url):
     """What a refused URL looked like, without the rest, which may hold a password."""
     scheme, separator, _ = url.partition("://")
     return f"a URL starting {scheme + separator!r}" if separator else "no URL scheme"
+
+
+def database_url(raw):
+    """The SQLAlchemy URL for SHOOTFLOW_DATABASE_URL, with the driver shootflow ships."""
+    raw = raw.strip()
+    driver = DATABASE_SCHEMES.get(_scheme(raw))
+    if driver is None:
+        raise RuntimeError(
+            "SHOOTFLOW_DATABASE_URL must be sqlite:///PATH or "
+            f"postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE, got {_given(raw)}")
+    return f"{driver}://{raw.partition('://')[2]}"
+
+
+# The brokers shootflow runs on, by URL scheme: Redis, or RabbitMQ over AMQP (py-amqp, which
+# comes with Celery). Chords keep their counters in the result store, which must be Redis.
+BROKER_KINDS = {"redis": "redis", "rediss": "redis",
+                "amqp": "amqp", "amqps": "amqp", "pyamqp": "amqp"}
+RESULT_SCHEMES = ("redis", "rediss")
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 
 
 def broker_kind(url):

@@ -25,8 +25,8 @@ worker, images, beat), load.py one load submitted and followed to its end with w
 sampled meanwhile, tables.py the report.
 """
 from bench.procs import ROOT
+from shootflow.monitoring import QUEUES  # noqa: F401  (the package's, for its modules)
 
-QUEUES = ("capture", "capture.bulk", "capture.scheduled", "images", "default")
 ROLES = ("web", "capture (stand-in)", "images", "beat", "broker", "results (Redis)", "database",
          "bench")
 OUT = ROOT / "bench" / "results" / "controlplane.json"

@@ -4,6 +4,7 @@ from them (queue lengths, commands, memory, commits)."""
 import threading
 
 from bench.controlplane import QUEUES
+from shootflow.monitoring import waiting_messages
 from shootflow.testing import servers
 
 
@@ -57,18 +58,9 @@ class Broker:
             self.own += len(QUEUES) + 1
             return dict(zip(QUEUES, waiting)), unacked
         from kombu import Connection
-        from kombu.exceptions import ChannelError
         self._connection = self._connection or Connection(self.url)
-        waiting = {}
-        for queue in QUEUES:
-            try:
-                waiting[queue] = self._connection.default_channel.queue_declare(
-                    queue=queue, passive=True).message_count
-            except ChannelError:  # not declared yet; a failed passive declare closes the channel
-                self._connection.close()
-                self._connection = Connection(self.url)
-                waiting[queue] = 0
-        return waiting, None
+        channel = self._connection.default_channel
+        return {queue: waiting_messages(channel, queue) for queue in QUEUES}, None
 
     def _info(self, section):
         with self._lock:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..states import FINAL_BUNDLE_STATES, BundleState
+from ..states import FINAL_BUNDLE_STATES, FINAL_SHOT_STATES, BundleState, ShotState
 from .flags import capture_flags, options_from
 from .http import Client, ClientError, segment
 from .output import as_json, print_json, when
@@ -47,8 +47,7 @@ def summary(status):
 
 
 def _finished(status):
-    counts = status["counts"]
-    return counts["done"] + counts["failed"] + counts["cancelled"]
+    return sum(status["counts"][state] for state in FINAL_SHOT_STATES)
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,7 +113,7 @@ def capture(ctx, urls, url_file, out, wait, **flags):
     written = save_images(client, shots, folder)
     click.echo(f"{len(written)} of {len(shots)} images written to {folder}", err=True)
     for shot in shots:
-        if shot["state"] in ("failed", "cancelled"):
+        if shot["state"] in FINAL_SHOT_STATES - {ShotState.DONE}:
             reason = f": {shot['error']}" if shot["error"] else ""
             click.echo(f"{shot['state']}: {shot['url']}{reason}", err=True)
     if status["state"] != BundleState.DONE:

@@ -6,17 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..monitoring import QUEUES
 from .servers import ROOT, free_port, wait_for
 
 
 class CeleryWorker:
     """`celery worker` as a user runs it, on every queue."""
 
-    def __init__(self, env, logfile, queues="capture,capture.bulk,capture.scheduled,images,default", concurrency=2):
+    def __init__(self, env, logfile, concurrency=2):
         self.logfile = logfile
         self.name = f"test-{os.getpid()}-{free_port()}@localhost"
         self.command = [sys.executable, "-m", "celery", "-A", "wsgi:celery_app", "worker",
-                        "-Q", queues, "--concurrency", str(concurrency), "--hostname", self.name,
+                        "-Q", ",".join(QUEUES), "--concurrency", str(concurrency), "--hostname", self.name,
                         "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
         self.env = env
         self.start()
