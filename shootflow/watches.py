@@ -197,16 +197,20 @@ def waiting_for_score(limit):
 
 def prune(watch_id, keep, store):
     """Keep a watch's last `keep` runs: older runs go, with their bundles, rows and files,
-    so a year of 15-minute runs does not fill the disk (not committed)."""
+    so a year of 15-minute runs does not fill the disk. Commits, then removes the files:
+    no page shows a run whose image is gone."""
     old = db.session.scalars(select(WatchRun).where(WatchRun.watch_id == watch_id)
                              .order_by(WatchRun.slot.desc()).offset(keep)).all()
+    shot_ids = []
     for run in old:
         bundle = run.bundle
         db.session.delete(run)
         if bundle is not None:
-            for shot in bundle.shots:
-                store.remove_shot(shot.id)
+            shot_ids += [shot.id for shot in bundle.shots]
             db.session.delete(bundle)
+    db.session.commit()
+    for shot_id in shot_ids:
+        store.remove_shot(shot_id)
     if old:
         log.info("watch %s: %d old runs removed (keeping %d)", watch_id, len(old), keep)
     return len(old)

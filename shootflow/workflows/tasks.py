@@ -186,7 +186,6 @@ def score_watch(watch_id):
     store = _store()
     scored = watches.score_ready(watch_id, store)
     watches.prune(watch_id, current_app.config["WATCH_KEEP"], store)
-    db.session.commit()
     return len(scored)
 
 
